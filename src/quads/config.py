@@ -63,6 +63,7 @@ class ModelConfig:
     pooling: str = "mean"  # "mean" or "attention"
     # Student/teacher layer pairs aligned by L1; -1 is the final layer.
     align_layers: list[tuple[int, int]] = field(default_factory=lambda: [(-1, -1)])
+    align_pool: int = 4  # L1 compares features averaged over windows of this many frames
 
 
 @dataclass
@@ -93,6 +94,7 @@ class TrainConfig:
     batch_size: int = 16
     grad_clip: float = 1.0
     cache_teacher: bool = True  # teacher features computed once per corpus, kept on disk
+    cache_dir: str | None = None  # default: <data.root>/.quads_cache
     seed: int = 0
     max_train_utterances: int | None = None
     threads: int | None = None
@@ -136,8 +138,11 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
             raise ConfigError(f"{where}: expected a mapping, got {value!r}")
         _, vt = typing.get_args(tp)
         return {str(k): _convert(vt, v, f"{where}.{k}") for k, v in value.items()}
-    if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
+    if tp is float and not isinstance(value, bool):
+        try:  # YAML reads "1e-3" (no dot) as a string
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: expected a number, got {value!r}") from None
     if tp in (int, str, bool) and not isinstance(value, tp):
         raise ConfigError(f"{where}: expected {tp.__name__}, got {value!r}")
     return value

@@ -1,0 +1,54 @@
+"""QUADS losses.
+
+Distillation phase (gamma = 1):  L_dis = alpha * L1(P(h_student), h_teacher) + (1 - alpha) * CE
+Quantization phase (gamma = 0):  L = CE  (centroids trained by gradient; L_dis if asked)
+Overall: L = gamma * L_dis + (1 - gamma) * CE.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from quads.models.teacher import pool_time
+
+
+class FeatureAlignment(nn.Module):
+    """L1 between student features, projected to the teacher's width, and teacher features.
+
+    One learned projection P per aligned layer pair (identity when the widths agree); the
+    projections only serve training and are not exported.
+    """
+
+    def __init__(self, student_dim: int, teacher_dim: int, n_pairs: int, pool: int) -> None:
+        super().__init__()
+        self.pool = pool
+        self.proj = nn.ModuleList(
+            nn.Identity() if student_dim == teacher_dim else nn.Linear(student_dim, teacher_dim)
+            for _ in range(n_pairs)
+        )
+
+    def forward(self, student: list[torch.Tensor], teacher: torch.Tensor) -> torch.Tensor:
+        """student: per pair (B, T, D_s); teacher: (B, n_pairs, T', D_t) -> mean L1."""
+        losses = [
+            F.l1_loss(proj(pool_time(s, self.pool)), teacher[:, i].to(s.dtype))
+            for i, (proj, s) in enumerate(zip(self.proj, student))
+        ]
+        return torch.stack(losses).mean()
+
+
+def quads_loss(
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    align: torch.Tensor | None,
+    alpha: float,
+    gamma: float,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """L = gamma * (alpha * L1 + (1 - alpha) * CE) + (1 - gamma) * CE; returns the parts too."""
+    ce = F.cross_entropy(logits, labels)
+    if align is None or gamma == 0:
+        return ce, {"ce": ce.item()}
+    l_dis = alpha * align + (1 - alpha) * ce
+    loss = gamma * l_dis + (1 - gamma) * ce
+    return loss, {"ce": ce.item(), "l1": align.item()}

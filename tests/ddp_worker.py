@@ -1,0 +1,45 @@
+"""Run by tests/test_mct.py under `torchrun --nproc_per_node 2`: one distillation epoch with
+DistributedDataParallel (gloo), then every rank reports a checksum of its weights."""
+
+import json
+import sys
+
+import torch
+import torch.distributed as dist
+
+from quads.config import load_config
+from quads.train.mct import Phase, Trainer, init_distributed
+
+init_distributed()
+corpus, student, teacher, out = sys.argv[1:5]
+cfg = load_config(
+    None,
+    [
+        f"data.root={corpus}",
+        f"out_dir={out}",
+        f"model.student={student}",
+        f"model.teacher={teacher}",
+        "audio.context_seconds=3.0",
+        "train.batch_size=4",
+        "train.max_train_utterances=16",
+        "train.lr=1e-3",
+        f"train.cache_dir={out}/cache",
+    ],
+)
+tr = Trainer(cfg, progress=False)
+before = torch.cat([p.detach().flatten().clone() for p in tr.model.parameters()])
+phase = Phase("distill", 1, 1)
+tr._enter(phase)
+tr.train_epoch(phase, tr._optimizer(phase), 1)
+after = torch.cat([p.detach().flatten() for p in tr.model.parameters()])
+gathered = [torch.zeros_like(after) for _ in range(dist.get_world_size())]
+dist.all_gather(gathered, after)
+if dist.get_rank() == 0:
+    report = {
+        "world": dist.get_world_size(),
+        "max_rank_difference": max(float((g - after).abs().max()) for g in gathered),
+        "moved": float((after - before).abs().max()),
+    }
+    with open(f"{out}/ddp.json", "w") as f:
+        json.dump(report, f)
+dist.destroy_process_group()

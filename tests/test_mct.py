@@ -1,0 +1,226 @@
+"""Multi-stage Combined Training on a tiny Whisper-shaped student and teacher."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from transformers import WhisperConfig, WhisperForConditionalGeneration
+
+from quads.config import Config, load_config
+from quads.inference import load_model, predict_files
+from quads.quant.codebook import CodebookLayer
+from quads.quant.packing import load_quads
+from quads.train import mct
+from quads.train.mct import Phase, Trainer, TrainingError, plan
+
+
+def tiny_whisper(path: Path, d_model: int, layers: int) -> str:
+    cfg = WhisperConfig(
+        vocab_size=64,
+        num_mel_bins=80,
+        d_model=d_model,
+        encoder_layers=layers,
+        encoder_attention_heads=2,
+        encoder_ffn_dim=2 * d_model,
+        decoder_layers=1,
+        decoder_attention_heads=2,
+        decoder_ffn_dim=2 * d_model,
+        max_target_positions=16,
+        pad_token_id=0,
+        bos_token_id=1,
+        eos_token_id=1,
+        decoder_start_token_id=2,
+    )
+    torch.manual_seed(d_model)
+    WhisperForConditionalGeneration(cfg).save_pretrained(path)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def whispers(tmp_path_factory) -> tuple[str, str]:
+    root = tmp_path_factory.mktemp("whispers")
+    return tiny_whisper(root / "student", 32, 2), tiny_whisper(root / "teacher", 48, 2)
+
+
+def tiny_config(whispers, corpus: Path, out: Path, **train) -> Config:
+    student, teacher = whispers
+    cfg = load_config(
+        None,
+        [
+            f"data.root={corpus}",
+            f"out_dir={out}",
+            f"model.student={student}",
+            f"model.teacher={teacher}",
+            "audio.context_seconds=3.0",
+            "train.batch_size=8",
+            "train.max_train_utterances=24",
+            "train.iterations=1",
+            "train.epochs_per_phase=1",
+            "train.final_quant_epochs=1",
+            "train.lr=1e-3",
+            "train.centroid_lr=1e-3",
+            "quant.bits=3",
+            "quant.kmeans_iters=5",
+        ],
+    )
+    cfg.train = dataclasses.replace(cfg.train, **train)
+    return cfg
+
+
+def test_every_strategy_gets_the_same_epoch_budget():
+    cfg = Config()
+    budgets = {}
+    for strategy in mct.STRATEGIES:
+        cfg.train.strategy = strategy
+        phases, _ = plan(cfg)
+        budgets[strategy] = sum(p.epochs for p in phases)
+    assert len(set(budgets.values())) == 1, budgets
+    cfg.train.strategy = "quads"
+    phases, ptq = plan(cfg)
+    kinds = [p.kind for p in phases]
+    assert kinds == ["distill", "quantize"] * 5 + ["quantize"] and not ptq
+    assert [p.iteration for p in phases[:4]] == [1, 1, 2, 2]
+    assert all(p.recluster for p in phases[1:-1:2]) and not phases[-1].recluster
+    cfg.train.strategy = "distill_ptq"
+    assert plan(cfg) == ([Phase("distill", 21)], True)
+    cfg.train.strategy = "nonsense"
+    with pytest.raises(ValueError, match="unknown strategy"):
+        plan(cfg)
+
+
+def _weights(model) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def test_each_phase_changes_what_it_should(whispers, fsc_tiny, tmp_path):
+    tr = Trainer(tiny_config(whispers, fsc_tiny, tmp_path), progress=False)
+    fc1 = "encoder.layers.0.fc1"
+
+    distill = Phase("distill", 1, 1)
+    tr._enter(distill)
+    before = _weights(tr.model)
+    tr.train_epoch(distill, tr._optimizer(distill), 1)
+    after = _weights(tr.model)
+    assert not torch.equal(before[f"{fc1}.weight"], after[f"{fc1}.weight"])
+    assert torch.equal(  # the fixed sinusoidal positions never train
+        before["encoder.embed_positions.weight"], after["encoder.embed_positions.weight"]
+    )
+
+    quantize = Phase("quantize", 1, 1, recluster=True)
+    tr._enter(quantize)
+    layer = tr.model.get_submodule(fc1)
+    assert isinstance(layer, CodebookLayer) and layer.centroids.numel() == 2**3
+    codes, centroids = layer.codes.clone(), layer.centroids.detach().clone()
+    tr.train_epoch(quantize, tr._optimizer(quantize), 2)
+    assert torch.equal(layer.codes, codes)  # codes fixed
+    assert not torch.equal(layer.centroids.detach(), centroids)  # centroids trained
+    assert torch.unique(layer.weight.detach()).numel() <= 8
+
+    # The next distillation phase starts from the quantized weights centroids[codes].
+    quantized_weight = layer.weight.detach().clone()
+    tr._enter(Phase("distill", 1, 2))
+    dense = tr.model.get_submodule(fc1)
+    assert isinstance(dense, torch.nn.Linear)
+    assert torch.equal(dense.weight.detach(), quantized_weight)
+
+
+def test_run_exports_a_model_that_predicts(whispers, fsc_tiny, tmp_path):
+    cfg = tiny_config(whispers, fsc_tiny, tmp_path / "run")
+    result = Trainer(cfg, progress=False).run()
+    out = Path(cfg.out_dir)
+    for name in ("model.quads", "best.pt", "checkpoint.pt", "log.csv", "run.json"):
+        assert (out / name).is_file(), name
+    assert result["bits"] == 3 and 0 <= result["accuracy"] <= 1
+    assert result["size_bytes"] == (out / "model.quads").stat().st_size
+    log = (out / "log.csv").read_text().splitlines()
+    assert log[0].startswith("epoch,iteration,phase") and len(log) == 1 + 3
+    assert [line.split(",")[2] for line in log[1:]] == ["distill", "quantize", "quantize"]
+
+    loaded = load_model(out / "model.quads")
+    wavs = sorted(fsc_tiny.glob("wavs/speakers/*/*.wav"))[:2]
+    top = predict_files(loaded, wavs, top=3)
+    assert len(top) == 2 and len(top[0]) == 3
+    assert abs(sum(p for _, p in top[0]) - 1) < 1 and top[0][0][1] >= top[0][1][1]
+
+    with pytest.raises(TrainingError, match="--resume"):
+        Trainer(cfg, progress=False).run()
+
+
+def test_resume_after_a_kill_gives_the_same_model(whispers, fsc_tiny, tmp_path, monkeypatch):
+    full = tiny_config(whispers, fsc_tiny, tmp_path / "full")
+    Trainer(full, progress=False).run()
+
+    cut = tiny_config(whispers, fsc_tiny, tmp_path / "cut")
+    real_epoch = Trainer.train_epoch
+
+    def killed_at_epoch_3(self, phase, opt, epoch):
+        if epoch == 3:
+            raise KeyboardInterrupt
+        return real_epoch(self, phase, opt, epoch)
+
+    monkeypatch.setattr(Trainer, "train_epoch", killed_at_epoch_3)
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(cut, progress=False).run()
+    monkeypatch.setattr(Trainer, "train_epoch", real_epoch)
+    Trainer(cut, progress=False).run(resume=True)
+
+    a, _ = load_quads(Path(full.out_dir) / "model.quads")
+    b, _ = load_quads(Path(cut.out_dir) / "model.quads")
+    for k, v in a.state_dict().items():
+        assert torch.equal(v, b.state_dict()[k]), k
+    assert (Path(full.out_dir) / "log.csv").read_text().count("\n") == (
+        Path(cut.out_dir) / "log.csv"
+    ).read_text().count("\n")
+
+
+def test_nan_loss_stops_with_a_clear_error(whispers, fsc_tiny, tmp_path, monkeypatch):
+    cfg = tiny_config(whispers, fsc_tiny, tmp_path / "nan")
+    real_loss = mct.quads_loss
+
+    def nan_in_epoch_2(logits, labels, align, alpha, gamma):
+        loss, parts = real_loss(logits, labels, align, alpha, gamma)
+        return (loss * float("nan") if gamma == 0 else loss), parts
+
+    monkeypatch.setattr(mct, "quads_loss", nan_in_epoch_2)
+    with pytest.raises(TrainingError, match="loss became nan in epoch 2"):
+        Trainer(cfg, progress=False).run()
+    ckpt = torch.load(Path(cfg.out_dir) / "checkpoint.pt", weights_only=False)
+    assert ckpt["progress"]["epoch"] == 1  # the last good epoch is kept
+
+
+def test_teacher_features_are_cached_once_per_corpus(whispers, fsc_tiny, tmp_path, monkeypatch):
+    cfg = tiny_config(whispers, fsc_tiny, tmp_path / "a", cache_dir=str(tmp_path / "cache"))
+    first = Trainer(cfg, progress=False).targets
+    files = list((tmp_path / "cache").glob("teacher-*.npy"))
+    assert len(files) == 1
+
+    def no_teacher(*a, **k):
+        raise AssertionError("teacher ran again")
+
+    monkeypatch.setattr("quads.models.teacher.Teacher.forward", no_teacher)
+    second = Trainer(cfg, progress=False).targets
+    np.testing.assert_array_equal(np.asarray(first), np.asarray(second))
+    # (N, aligned layers, T / align_pool, teacher width)
+    assert second.shape == (24, 1, 150 // 4, 48)
+
+
+def test_two_process_data_parallel_keeps_ranks_in_step(whispers, fsc_tiny, tmp_path):
+    """torchrun, 2 CPU processes, gloo: after an epoch on different batches every rank
+    holds the same weights, and they did change."""
+    import json
+    import subprocess
+    import sys
+
+    worker = Path(__file__).with_name("ddp_worker.py")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    cmd += [str(worker), str(fsc_tiny), *whispers, str(tmp_path)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads((tmp_path / "ddp.json").read_text())
+    assert report["world"] == 2
+    assert report["moved"] > 0
+    assert report["max_rank_difference"] == 0.0
