@@ -74,7 +74,7 @@ class QuantConfig:
     quantize_conv: bool = True
     quantize_head: bool = True
     init: str = "kmeans++"  # "kmeans++" or "linear"
-    kmeans_iters: int = 25
+    kmeans_iters: int = 100  # 1-D k-means iterations are cheap; it stops once settled
 
 
 @dataclass

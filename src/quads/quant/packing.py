@@ -1,0 +1,266 @@
+"""The `.quads` file: a packed QUADS model that loads and runs without any training code.
+
+Layout (integers little-endian):
+
+    magic        8 bytes   b"QUADSMDL"
+    version      uint32    FORMAT_VERSION
+    header_len   uint64    bytes of the JSON header
+    payload_len  uint64    bytes of the payload
+    header       UTF-8 JSON {"spec": SLUModel.spec(), "meta": {...}, "tensors": [entry, ...]}
+    payload      the tensors, back to back, at the [offset, nbytes] spans of the table
+    checksum     32 bytes  sha256 of everything before it
+
+Each table entry names a key of `SLUModel.state_dict()` and has a kind:
+
+    codebook  a codebook layer's weight: its 2^b centroids in fp16 ("codebook" span), then
+              its codes at exactly b bits each ("codes" span): code i occupies bits
+              i*b .. i*b+b-1 of the stream, least significant bit first.
+    fp16      every other float tensor: biases, LayerNorms, layers kept at 16 bits.
+    fp32      a dense layer weight that fp16 cannot hold exactly (a layer left at 32 bits).
+    sinusoid  Whisper's fixed sinusoidal position table, regenerated on load (0 bytes).
+
+So a file is params x bits / 8 for the codes plus a small overhead (codebooks, fp16 tensors,
+header, checksum); `size_breakdown` states each part in bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from transformers.models.whisper.modeling_whisper import sinusoids
+
+from quads.models.student import SLUModel
+from quads.quant.codebook import CodebookLayer
+
+MAGIC = b"QUADSMDL"
+FORMAT_VERSION = 1
+_PREFIX = struct.Struct("<8sIQQ")  # magic, version, header_len, payload_len
+_CHECKSUM_BYTES = 32
+_SINUSOID_TOL = 1e-3  # a position table this close to the sinusoid (fp16-rounded) is regenerated
+
+
+class QuadsFormatError(ValueError):
+    """A .quads file that cannot be read: truncated, corrupted, or not a .quads file."""
+
+
+# --------------------------------------------------------------------------- bit packing
+
+
+def pack_bits(codes: np.ndarray, bits: int) -> bytes:
+    """Codes in [0, 2^bits) -> a little-endian bit stream of exactly bits per code."""
+    codes = np.ascontiguousarray(codes, dtype=np.uint8).ravel()
+    if codes.size and int(codes.max()) >> bits:
+        raise ValueError(f"codes do not fit in {bits} bits")
+    planes = (codes[:, None] >> np.arange(bits, dtype=np.uint8)) & 1  # (n, bits), LSB first
+    return np.packbits(planes.ravel(), bitorder="little").tobytes()
+
+
+def unpack_bits(buf: bytes | memoryview, bits: int, count: int) -> np.ndarray:
+    """Inverse of `pack_bits`: the first `count` codes of the stream, as uint8."""
+    stream = np.unpackbits(np.frombuffer(buf, np.uint8), count=count * bits, bitorder="little")
+    return np.packbits(stream.reshape(count, bits), axis=1, bitorder="little")[:, 0]
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _is_sinusoid(key: str, t: Tensor) -> bool:
+    if not key.endswith("embed_positions.weight") or t.dim() != 2 or t.shape[1] % 2:
+        return False
+    return bool((t.detach().cpu().float() - sinusoids(*t.shape)).abs().max() <= _SINUSOID_TOL)
+
+
+def _np(t: Tensor, dtype: str) -> bytes:
+    return t.detach().cpu().float().numpy().astype(dtype).tobytes()
+
+
+def _serialize(model: SLUModel, meta: dict) -> bytes:
+    """The whole .quads file as bytes."""
+    if not hasattr(model, "spec"):
+        raise TypeError(f"save_quads needs an SLUModel (with .spec()), got {type(model).__name__}")
+    modules = dict(model.named_modules())
+    payload: list[bytes] = []
+    size = 0
+
+    def put(data: bytes) -> list[int]:
+        nonlocal size
+        payload.append(data)
+        size += len(data)
+        return [size - len(data), len(data)]
+
+    table = []
+    for key, t in model.state_dict().items():
+        owner, _, leaf = key.rpartition(".")
+        module = modules.get(owner)
+        entry: dict = {"name": key, "shape": list(t.shape)}
+        if isinstance(module, CodebookLayer):
+            if leaf == "codes":
+                continue  # stored with the centroids
+            if leaf == "centroids":
+                entry.update(
+                    name=f"{owner}.weight",
+                    kind="codebook",
+                    shape=list(module.codes.shape),
+                    bits=module.bits,
+                    codebook=put(_np(t, "<f2")),
+                    codes=put(pack_bits(module.codes.cpu().numpy(), module.bits)),
+                )
+                table.append(entry)
+                continue
+        if not t.dtype.is_floating_point:
+            raise ValueError(f"cannot pack {key}: unsupported dtype {t.dtype}")
+        dense_weight = leaf == "weight" and isinstance(module, (nn.Linear, nn.Conv1d))
+        if _is_sinusoid(key, t):
+            entry["kind"] = "sinusoid"
+        elif dense_weight and not torch.equal(t, t.to(torch.float16).to(t.dtype)):
+            entry.update(kind="fp32", data=put(_np(t, "<f4")))
+        else:
+            entry.update(kind="fp16", data=put(_np(t, "<f2")))
+        table.append(entry)
+
+    try:
+        header = json.dumps({"spec": model.spec(), "meta": meta, "tensors": table})
+    except TypeError as e:
+        raise ValueError(f"meta must be JSON-serializable: {e}") from None
+    head = header.encode("utf-8")
+    body = _PREFIX.pack(MAGIC, FORMAT_VERSION, len(head), size) + head + b"".join(payload)
+    return body + hashlib.sha256(body).digest()
+
+
+def save_quads(path: str | os.PathLike, model: SLUModel, meta: dict | None = None) -> int:
+    """Write `model` (codebook layers packed at b bits) and JSON-able `meta` (labels, feature
+    settings, bits, training info, ...) to `path` atomically; returns the bytes on disk."""
+    data = _serialize(model, meta or {})
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return len(data)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _parse(data: bytes, where: str) -> tuple[dict, memoryview]:
+    """Check framing and checksum -> (header, payload); QuadsFormatError names `where`."""
+
+    def fail(problem: str) -> QuadsFormatError:
+        return QuadsFormatError(f"{where}: {problem}")
+
+    if not data or data[: len(MAGIC)] != MAGIC[: len(data)]:  # (a cut-off magic: truncated)
+        raise fail("not a .quads file (wrong magic bytes)")
+    if len(data) < _PREFIX.size + _CHECKSUM_BYTES:
+        raise fail(f"truncated file ({len(data)} bytes)")
+    _, version, head_len, payload_len = _PREFIX.unpack_from(data)
+    if version != FORMAT_VERSION:
+        raise fail(f"unsupported .quads format version {version} (this reader: {FORMAT_VERSION})")
+    expected = _PREFIX.size + head_len + payload_len + _CHECKSUM_BYTES
+    if len(data) < expected:
+        raise fail(f"truncated file: {len(data)} bytes, its header declares {expected}")
+    if len(data) > expected:
+        raise fail(f"corrupted file: {len(data) - expected} unexpected bytes after the checksum")
+    if hashlib.sha256(data[:-_CHECKSUM_BYTES]).digest() != data[-_CHECKSUM_BYTES:]:
+        raise fail("checksum mismatch: the file is corrupted")
+    try:
+        header = json.loads(data[_PREFIX.size : _PREFIX.size + head_len].decode("utf-8"))
+        if not all(k in header for k in ("spec", "meta", "tensors")):
+            raise ValueError("missing spec, meta or tensors")
+    except ValueError as e:
+        raise fail(f"unreadable header: {e}") from None
+    start = _PREFIX.size + head_len
+    return header, memoryview(data)[start : start + payload_len]
+
+
+def _span(payload: memoryview, span: list[int], nbytes: int) -> memoryview:
+    offset, length = span
+    if length != nbytes or offset < 0 or offset + length > len(payload):
+        raise ValueError(f"span {span} does not hold the {nbytes} bytes expected")
+    return payload[offset : offset + length]
+
+
+def _decode(entry: dict, payload: memoryview) -> Tensor:
+    shape = tuple(entry["shape"])
+    n = int(np.prod(shape))
+    kind = entry["kind"]
+    if kind == "codebook":
+        bits = int(entry["bits"])
+        book = np.frombuffer(_span(payload, entry["codebook"], 2 * 2**bits), "<f2")
+        codes = unpack_bits(_span(payload, entry["codes"], -(-n * bits // 8)), bits, n)
+        array = book.astype(np.float32)[codes]  # the dense weight: codebook[codes]
+    elif kind in ("fp16", "fp32"):
+        dtype = "<f2" if kind == "fp16" else "<f4"
+        array = np.frombuffer(_span(payload, entry["data"], n * np.dtype(dtype).itemsize), dtype)
+        array = array.astype(np.float32)
+    elif kind == "sinusoid":
+        return sinusoids(*shape)
+    else:
+        raise ValueError(f"unknown tensor kind {kind!r}")
+    return torch.from_numpy(array.reshape(shape))
+
+
+def load_quads(path: str | os.PathLike) -> tuple[SLUModel, dict]:
+    """Read a .quads file -> (SLUModel in eval mode with dense float32 weights, meta).
+
+    Raises QuadsFormatError (a ValueError naming the file) for a truncated, corrupted or
+    foreign file."""
+    header, payload = _parse(Path(path).read_bytes(), str(path))
+    state = {}
+    for entry in header["tensors"]:
+        try:
+            state[entry["name"]] = _decode(entry, payload)
+        except (KeyError, TypeError, ValueError) as e:
+            raise QuadsFormatError(f"{path}: bad tensor entry {entry.get('name')!r}: {e}") from None
+    try:
+        model = SLUModel.from_spec(header["spec"])
+        model.load_state_dict(state, strict=True)
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:
+        raise QuadsFormatError(f"{path}: tensors do not fit the model spec: {e}") from None
+    return model.eval(), header["meta"]
+
+
+def size_breakdown(path_or_model: str | os.PathLike | SLUModel, meta: dict | None = None) -> dict:
+    """Bytes of each part of a .quads file (a path, or a model packed in memory with `meta`).
+
+    codes:      the b-bit codes, params x bits / 8 (plus < 1 byte padding per layer)
+    codebooks:  2^b fp16 centroids per codebook layer
+    fp16, fp32: the other stored tensors (biases, LayerNorms, dense layers)
+    header:     magic, version, lengths and the JSON header
+    checksum:   the sha256 at the end
+    overhead:   total - codes, i.e. the file size beyond params x bits / 8
+    """
+    if isinstance(path_or_model, nn.Module):
+        data, where = _serialize(path_or_model, meta or {}), "<in-memory model>"
+    else:
+        data, where = Path(path_or_model).read_bytes(), str(path_or_model)
+    header, payload = _parse(data, where)
+    out = {"codes": 0, "codebooks": 0, "fp16": 0, "fp32": 0}
+    weights_by_bits: dict[str, int] = {}
+    for entry in header["tensors"]:
+        if entry["kind"] == "codebook":
+            out["codes"] += entry["codes"][1]
+            out["codebooks"] += entry["codebook"][1]
+            n = int(np.prod(entry["shape"]))
+            weights_by_bits[str(entry["bits"])] = weights_by_bits.get(str(entry["bits"]), 0) + n
+        elif entry["kind"] in ("fp16", "fp32"):
+            out[entry["kind"]] += entry["data"][1]
+    out["header"] = len(data) - len(payload) - _CHECKSUM_BYTES
+    out["checksum"] = _CHECKSUM_BYTES
+    out["total"] = len(data)
+    out["overhead"] = len(data) - out["codes"]
+    out["quantized_weights_by_bits"] = weights_by_bits
+    return out
