@@ -224,3 +224,24 @@ def test_two_process_data_parallel_keeps_ranks_in_step(whispers, fsc_tiny, tmp_p
     assert report["world"] == 2
     assert report["moved"] > 0
     assert report["max_rank_difference"] == 0.0
+
+
+def test_compare_writes_the_table_the_report_reads(whispers, fsc_tiny, tmp_path):
+    from quads.report import write_report
+    from quads.train.baselines import compare
+
+    cfg = tiny_config(whispers, fsc_tiny, tmp_path)
+    out = tmp_path / "table"
+    results = compare(cfg, out, [3], [3], baselines=[("ptq", True)], progress=False)
+    names = [r["name"] for r in results["rows"]]
+    assert names == ["quads-3bit", "ptq-3bit"]
+    ptq = results["rows"][1]
+    # PTQ reuses the full-precision run's training and only clusters it.
+    assert (out / "finetune" / "best.pt").is_file()
+    assert ptq["size_bytes"] == (out / "ptq-3bit" / "model.quads").stat().st_size
+    _, meta = load_quads(out / "ptq-3bit" / "model.quads")
+    assert meta["strategy"] == "ptq" and meta["bits"] == 3
+    again = compare(cfg, out, [3], [3], baselines=[("ptq", True)], progress=False)
+    assert again["rows"] == results["rows"]  # finished rows are reused, not retrained
+    report = write_report(out).read_text()
+    assert "quads" in report and "ptq" in report

@@ -3,7 +3,8 @@
 `compare()` trains each row with the same code path and epoch budget (see `mct.plan`) into
 `<out>/<run>/`, and gathers the rows into `<out>/results.json` in the shape `quads.report`
 reads. A finished row is not trained again, an interrupted one resumes: rerunning the same
-command after a crash continues where it stopped.
+command after a crash continues where it stopped. PTQ rows reuse the training of their
+full-precision row (same schedule, so the same model) and only cluster it.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import shutil
 from pathlib import Path
 
 from quads.config import Config
@@ -31,6 +33,8 @@ BASELINES = [
     ("quads", False),
 ]
 FULL_PRECISION = ("finetune", "distill")
+# A PTQ row = its full-precision row's best checkpoint, clustered once.
+PTQ_SOURCE = {"ptq": "finetune", "distill_ptq": "distill"}
 
 
 def row_name(strategy: str, pretrained: bool, bits: int) -> str:
@@ -57,18 +61,7 @@ def compare(
     rows = []
     for strategy, pretrained, bits in jobs:
         name = row_name(strategy, pretrained, bits)
-        run_cfg = copy.deepcopy(cfg)
-        run_cfg.train.strategy = strategy
-        run_cfg.model.pretrained = pretrained
-        run_cfg.quant.bits = bits
-        run_cfg.out_dir = str(out / name)
-        done = Path(run_cfg.out_dir) / "run.json"
-        if done.is_file():
-            log.info("%s: already trained, reusing %s", name, done)
-            result = json.loads(done.read_text())
-        else:
-            log.info("=== %s ===", name)
-            result = Trainer(run_cfg, progress=progress).run(resume=True)
+        result = _run(cfg, out, strategy, pretrained, bits, progress)
         rows.append(
             {
                 "name": name,
@@ -82,6 +75,38 @@ def compare(
         )
         _write(out, cfg, rows)
     return _write(out, cfg, rows)
+
+
+def _run_config(cfg: Config, out: Path, strategy: str, pretrained: bool, bits: int) -> Config:
+    run_cfg = copy.deepcopy(cfg)
+    run_cfg.train.strategy = strategy
+    run_cfg.model.pretrained = pretrained
+    run_cfg.quant.bits = bits
+    run_cfg.out_dir = str(out / row_name(strategy, pretrained, bits))
+    return run_cfg
+
+
+def _run(
+    cfg: Config, out: Path, strategy: str, pretrained: bool, bits: int, progress: bool
+) -> dict:
+    """Train one row, or reuse it when its run.json exists. A PTQ row quantizes the best
+    checkpoint of its full-precision row instead of training the same model again."""
+    run_cfg = _run_config(cfg, out, strategy, pretrained, bits)
+    run_dir = Path(run_cfg.out_dir)
+    if (run_dir / "run.json").is_file():
+        log.info("%s: done already, reusing it", run_dir.name)
+        return json.loads((run_dir / "run.json").read_text())
+    log.info("=== %s ===", run_dir.name)
+    if strategy not in PTQ_SOURCE:
+        return Trainer(run_cfg, progress=progress).run(resume=True)
+    source = PTQ_SOURCE[strategy]
+    _run(cfg, out, source, pretrained, 32, progress)
+    source_dir = Path(_run_config(cfg, out, source, pretrained, 32).out_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copy(source_dir / "log.csv", run_dir / "log.csv")
+    result = Trainer(run_cfg, progress=progress).export(source_dir / "best.pt")
+    (run_dir / "run.json").write_text(json.dumps(result, indent=2))
+    return result
 
 
 # The paper's own rows (real FSC / SLURP, Whisper-large teacher), shown beside ours.

@@ -159,9 +159,13 @@ class Trainer:
         self.train_set = read_corpus(d.root, d.layout, "train", d.skip_bad_rows)
         self.valid_set = read_corpus(d.root, d.layout, "valid", d.skip_bad_rows)
         self.test_set = read_corpus(d.root, d.layout, "test", d.skip_bad_rows)
-        if cfg.train.max_train_utterances:
-            keep = cfg.train.max_train_utterances
-            self.train_set.utterances = self.train_set.utterances[:keep]
+        utts = self.train_set.utterances
+        if cfg.train.max_train_utterances and cfg.train.max_train_utterances < len(utts):
+            # A seeded random subset, so every speaker and intent can still appear.
+            keep = random.Random(cfg.train.seed).sample(
+                range(len(utts)), cfg.train.max_train_utterances
+            )
+            self.train_set.utterances = [utts[i] for i in sorted(keep)]
         self.labels = self.train_set.labels
 
         self.model = build_student(cfg, self.labels).to(self.device)

@@ -1,0 +1,118 @@
+"""The `quads` command line: commands listed, one-line errors, eval and predict on a
+packed model."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import WhisperConfig
+from transformers.models.whisper.modeling_whisper import WhisperEncoder
+
+from quads.cli import main
+from quads.config import QuantConfig
+from quads.data.corpus import label_space
+from quads.models.student import SLUModel
+from quads.quant.codebook import quantize_model
+from quads.quant.packing import save_quads
+
+
+@pytest.fixture(scope="module")
+def packed(tmp_path_factory) -> Path:
+    """A 4-bit tiny Whisper-shaped intent model (random weights) in a .quads file."""
+    torch.manual_seed(0)
+    cfg = WhisperConfig(
+        d_model=32,
+        encoder_layers=1,
+        encoder_attention_heads=2,
+        encoder_ffn_dim=64,
+        num_mel_bins=80,
+        max_source_positions=150,
+    )
+    model = SLUModel(WhisperEncoder(cfg), label_space("fsc"))
+    quantize_model(model, QuantConfig(bits=4))
+    path = tmp_path_factory.mktemp("model") / "tiny.quads"
+    meta = {"features": {"n_mels": 80, "context_seconds": 3.0}, "layout": "fsc"}
+    save_quads(path, model, meta)
+    return path
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_help_lists_every_command():
+    done = subprocess.run(
+        [sys.executable, "-m", "quads.cli", "--help"], capture_output=True, text=True
+    )
+    assert done.returncode == 0
+    for command in ("synth", "train", "compare", "eval", "predict", "export", "cost", "report"):
+        assert command in done.stdout
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["bogus"],
+        ["train", "--set", "nokey"],
+        ["eval"],
+        ["synth", "--layout", "atis", "--out", "x"],
+        ["predict", "--top", "many", "m.quads", "a.wav"],
+    ],
+)
+def test_bad_command_lines_get_one_line(argv):
+    done = subprocess.run(
+        [sys.executable, "-m", "quads.cli", *argv], capture_output=True, text=True
+    )
+    assert done.returncode != 0
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "error" in lines[0], done.stderr
+
+
+def test_predict_and_eval_on_a_packed_model(packed, fsc_tiny, capsys, tmp_path):
+    wavs = sorted(fsc_tiny.glob("wavs/speakers/*/*.wav"))[:2]
+    code, out, _ = run(capsys, "predict", str(packed), *map(str, wavs), "--top", "2")
+    assert code == 0
+    assert out.count("(0.") + out.count("(1.") >= 4 and str(wavs[0]) in out
+
+    code, out, _ = run(
+        capsys, "eval", str(packed), str(fsc_tiny), "--json", str(tmp_path / "r.json")
+    )
+    assert code == 0 and "accuracy" in out.lower()
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert result["n"] == 31 and 0 <= result["accuracy"] <= 1
+    assert result["bytes"] == packed.stat().st_size
+
+
+def test_bad_inputs_name_the_file(packed, fsc_tiny, capsys, tmp_path):
+    cut = tmp_path / "cut.quads"
+    cut.write_bytes(packed.read_bytes()[:1000])
+    code, _, err = run(capsys, "predict", str(cut), "x.wav")
+    assert code == 1 and str(cut) in err and len(err.strip().splitlines()) == 1
+
+    code, _, err = run(capsys, "predict", str(tmp_path / "none.quads"), "x.wav")
+    assert code == 1 and "none.quads" in err and "not found" in err
+
+    junk = tmp_path / "junk.wav"
+    junk.write_text("this is not audio")
+    code, _, err = run(capsys, "predict", str(packed), str(junk))
+    assert code == 1 and "junk.wav" in err and len(err.strip().splitlines()) == 1
+
+    code, _, err = run(capsys, "eval", str(packed), str(tmp_path / "no-corpus"))
+    assert code == 1 and "no-corpus" in err
+
+    code, _, err = run(capsys, "train", "--config", str(tmp_path / "missing.yaml"))
+    assert code == 1 and "missing.yaml" in err
+
+
+def test_cost_prints_paper_gmacs(capsys):
+    code, out, _ = run(capsys, "cost", "--context", "3")
+    assert code == 0
+    assert "18.4" in out or "18.5" in out  # Whisper-tiny encoder at 30 s
+    assert "1136" in out  # Whisper large
