@@ -228,11 +228,13 @@ def test_two_process_data_parallel_keeps_ranks_in_step(whispers, fsc_tiny, tmp_p
 
 def test_compare_writes_the_table_the_report_reads(whispers, fsc_tiny, tmp_path):
     from quads.report import write_report
-    from quads.train.baselines import compare
+    from quads.train.baselines import compare, paper_jobs
 
     cfg = tiny_config(whispers, fsc_tiny, tmp_path)
     out = tmp_path / "table"
-    results = compare(cfg, out, [3], [3], baselines=[("ptq", True)], progress=False)
+    jobs = paper_jobs([3], [3], baselines=[("ptq", True)])
+    assert jobs == [("quads", True, 3), ("ptq", True, 3)]
+    results = compare(cfg, out, jobs, progress=False)
     names = [r["name"] for r in results["rows"]]
     assert names == ["quads-3bit", "ptq-3bit"]
     ptq = results["rows"][1]
@@ -241,7 +243,7 @@ def test_compare_writes_the_table_the_report_reads(whispers, fsc_tiny, tmp_path)
     assert ptq["size_bytes"] == (out / "ptq-3bit" / "model.quads").stat().st_size
     _, meta = load_quads(out / "ptq-3bit" / "model.quads")
     assert meta["strategy"] == "ptq" and meta["bits"] == 3
-    again = compare(cfg, out, [3], [3], baselines=[("ptq", True)], progress=False)
+    again = compare(cfg, out, jobs, progress=False)
     assert again["rows"] == results["rows"]  # finished rows are reused, not retrained
     report = write_report(out).read_text()
     assert "quads" in report and "ptq" in report

@@ -48,11 +48,11 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 def cmd_compare(args: argparse.Namespace) -> None:
     from quads.report import write_report
-    from quads.train.baselines import compare
+    from quads.train.baselines import compare, paper_jobs
 
     cfg = _config(args)
     out = Path(cfg.out_dir)
-    compare(cfg, out, args.bits, args.baseline_bits)
+    compare(cfg, out, paper_jobs(args.bits, args.baseline_bits))
     print(f"report: {write_report(out)}")
 
 

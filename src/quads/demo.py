@@ -32,7 +32,7 @@ def run_demo(data: Path, out: Path, preset: str = "fsc-demo") -> dict:
         log.info("building a small synthetic FSC corpus in %s", data)
     build_corpus(data, layout="fsc", preset="small")  # resumes / skips finished clips
 
-    results = compare(cfg, out, quads_bits=[cfg.quant.bits], baseline_bits=[], baselines=[])
+    results = compare(cfg, out, [("quads", True, cfg.quant.bits)])
     row = results["rows"][0]
     run = out / row_name("quads", True, cfg.quant.bits)
     model_path = run / "model.quads"

@@ -42,19 +42,24 @@ def row_name(strategy: str, pretrained: bool, bits: int) -> str:
     return f"{strategy}{init}-{bits}bit" if strategy not in FULL_PRECISION else f"{strategy}{init}"
 
 
-def compare(
-    cfg: Config,
-    out: Path,
+def paper_jobs(
     quads_bits: list[int],
     baseline_bits: list[int],
     baselines: list[tuple[str, bool]] | None = None,
-    progress: bool = True,
-) -> dict:
-    """Train QUADS at `quads_bits` and each baseline at `baseline_bits`; write results.json."""
+) -> list[tuple[str, bool, int]]:
+    """(strategy, pretrained, bits) rows: QUADS at `quads_bits`, each baseline at
+    `baseline_bits` (the full-precision ones at 32 bits)."""
     jobs = [("quads", True, b) for b in quads_bits]
     for strategy, pretrained in BASELINES if baselines is None else baselines:
         bits_list = [32] if strategy in FULL_PRECISION else baseline_bits
         jobs += [(strategy, pretrained, b) for b in bits_list]
+    return jobs
+
+
+def compare(
+    cfg: Config, out: Path, jobs: list[tuple[str, bool, int]], progress: bool = True
+) -> dict:
+    """Train every (strategy, pretrained, bits) row in order; write results.json after each."""
     student = load_whisper(cfg.model.student).config
     gmacs = whisper_encoder_gmacs(student, cfg.audio.context_seconds)
     gmacs_30 = whisper_encoder_gmacs(student, 30.0)

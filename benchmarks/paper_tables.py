@@ -1,0 +1,72 @@
+"""Reproduce the paper's two tables on a synthetic corpus: QUADS at 32/16/8/4/2 bits against
+its baselines (Table 1 + the init x strategy ablation of Table 2).
+
+    python benchmarks/paper_tables.py --layout fsc            # preset fsc-bench
+    python benchmarks/paper_tables.py --layout slurp --rows 3
+
+Rows train in priority order, each written to results.json as soon as it is done; rerunning
+resumes (finished rows are reused), so `--rows N` can extend a table later. The figures,
+report.md and plots are copied to benchmarks/results/<layout>/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+from pathlib import Path
+
+from quads.config import load_config
+from quads.data.synth import build_corpus
+from quads.report import write_report
+from quads.train.baselines import compare
+
+# Most telling rows first: QUADS 4-bit against sequential distill-then-quantize and PTQ
+# (PTQ rows are nearly free: they cluster their full-precision row once).
+JOBS = [
+    ("quads", True, 4),
+    ("distill", True, 32),
+    ("distill_ptq", True, 4),
+    ("distill_ptq", True, 2),
+    ("finetune", True, 32),
+    ("ptq", True, 4),
+    ("ptq", True, 2),
+    ("quads", True, 2),
+    ("quads", True, 32),
+    ("qat", True, 4),
+    ("distill_qat", True, 4),
+    ("quads", False, 4),
+    ("quads", True, 8),
+    ("quads", True, 16),
+    ("qat", True, 2),
+    ("distill_qat", True, 2),
+]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--layout", choices=["fsc", "slurp"], default="fsc")
+    p.add_argument("--rows", type=int, default=len(JOBS), help="train only the first N rows")
+    args = p.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+
+    cfg = load_config(f"{args.layout}-bench")
+    build_corpus(cfg.data.root, layout=args.layout, preset="small")
+    out = Path(cfg.out_dir)
+    results = compare(cfg, out, JOBS[: args.rows])
+    write_report(out)
+
+    dest = Path(__file__).parent / "results" / args.layout
+    dest.mkdir(parents=True, exist_ok=True)
+    for f in [out / "results.json", out / "report.md", *out.glob("*.png")]:
+        shutil.copy(f, dest / f.name)
+    for row in results["rows"]:
+        print(
+            f"{row['name']:22s} acc {row['accuracy']:.4f}  F1 {row['f1']:.4f}  "
+            f"{row['size_bytes'] / 2**20:.2f} MiB"
+        )
+    print(f"wrote {dest}")
+
+
+if __name__ == "__main__":
+    main()
