@@ -173,13 +173,9 @@ class Trainer:
         pairs = cfg.model.align_layers
         n_layers = self.model.encoder.config.encoder_layers
         self.student_idx = [layer_index(s, n_layers) for s, _ in pairs]
-        uses_teacher = any(
-            p.kind == "distill" or (p.kind == "quantize" and cfg.train.quant_distill and p.teacher)
-            for p in self.phases
-        )
         self.targets = None
         self.align = None
-        if uses_teacher:
+        if any(self._distils(p) for p in self.phases):
             teacher = Teacher(
                 cfg.model.teacher,
                 cfg.audio.context_seconds,
@@ -251,7 +247,7 @@ class Trainer:
                 groups["decay"].append(p)
             else:
                 groups["no_decay"].append(p)
-        if self.align is not None and self._uses_teacher(phase):
+        if self.align is not None and self._distils(phase):
             groups["head"].extend(self.align.parameters())
         params = [
             {"params": groups["centroids"], "lr": t.centroid_lr, "weight_decay": 0.0},
@@ -261,9 +257,8 @@ class Trainer:
         ]
         return torch.optim.AdamW([g for g in params if g["params"]])
 
-    def _uses_teacher(self, phase: Phase) -> bool:
-        if self.targets is None:
-            return False
+    def _distils(self, phase: Phase) -> bool:
+        """Whether a phase trains on L_dis (the teacher) rather than CE alone."""
         return phase.kind == "distill" or (
             phase.kind == "quantize" and phase.teacher and self.cfg.train.quant_distill
         )
@@ -271,7 +266,7 @@ class Trainer:
     def train_epoch(self, phase: Phase, opt: torch.optim.Optimizer, epoch: int) -> dict:
         """One pass over the training split; returns mean loss and accuracy."""
         t = self.cfg.train
-        teacher = self._uses_teacher(phase)
+        teacher = self._distils(phase)
         # gamma selects the phase: 1 = distillation loss L_dis, 0 = CE only (quantization).
         gamma = 1.0 if teacher else 0.0
         step = _Step(self.model, self.align if teacher else None, self.student_idx)
