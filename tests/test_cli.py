@@ -9,14 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
-from transformers import WhisperConfig
-from transformers.models.whisper.modeling_whisper import WhisperEncoder
+from helpers import tiny_slu_model
 
 from quads.cli import main
 from quads.config import QuantConfig
 from quads.data.corpus import label_space
-from quads.models.student import SLUModel
 from quads.quant.codebook import quantize_model
 from quads.quant.packing import save_quads
 
@@ -24,16 +21,7 @@ from quads.quant.packing import save_quads
 @pytest.fixture(scope="module")
 def packed(tmp_path_factory) -> Path:
     """A 4-bit tiny Whisper-shaped intent model (random weights) in a .quads file."""
-    torch.manual_seed(0)
-    cfg = WhisperConfig(
-        d_model=32,
-        encoder_layers=1,
-        encoder_attention_heads=2,
-        encoder_ffn_dim=64,
-        num_mel_bins=80,
-        max_source_positions=150,
-    )
-    model = SLUModel(WhisperEncoder(cfg), label_space("fsc"))
+    model = tiny_slu_model(label_space("fsc"), d_model=32, layers=1, positions=150)
     quantize_model(model, QuantConfig(bits=4))
     path = tmp_path_factory.mktemp("model") / "tiny.quads"
     meta = {"features": {"n_mels": 80, "context_seconds": 3.0}, "layout": "fsc"}

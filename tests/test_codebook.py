@@ -3,9 +3,8 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import tiny_slu_model
 from torch import nn
-from transformers import WhisperConfig
-from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
 from quads.config import QuantConfig
 from quads.models.student import SLUModel
@@ -23,16 +22,7 @@ from quads.quant import (
 
 
 def tiny_model(seed: int = 0) -> SLUModel:
-    torch.manual_seed(seed)
-    cfg = WhisperConfig(
-        d_model=64,
-        encoder_layers=2,
-        encoder_attention_heads=2,
-        encoder_ffn_dim=128,
-        num_mel_bins=80,
-        max_source_positions=100,
-    )
-    return SLUModel(WhisperEncoder(cfg), ["a", "b", "c", "d", "e"]).eval()
+    return tiny_slu_model(seed=seed)
 
 
 def dense_layers(model: nn.Module) -> dict[str, nn.Module]:

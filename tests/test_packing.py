@@ -7,9 +7,8 @@ import sys
 import numpy as np
 import pytest
 import torch
+from helpers import tiny_slu_model
 from torch import nn
-from transformers import WhisperConfig
-from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
 from quads.config import QuantConfig
 from quads.models.student import SLUModel
@@ -28,16 +27,7 @@ LABELS = ["a", "b", "c", "d", "e"]
 
 
 def tiny_model(pooling: str = "mean", seed: int = 0) -> SLUModel:
-    torch.manual_seed(seed)
-    cfg = WhisperConfig(
-        d_model=64,
-        encoder_layers=2,
-        encoder_attention_heads=2,
-        encoder_ffn_dim=128,
-        num_mel_bins=80,
-        max_source_positions=100,
-    )
-    return SLUModel(WhisperEncoder(cfg), LABELS, pooling=pooling).eval()
+    return tiny_slu_model(LABELS, pooling=pooling, seed=seed)
 
 
 def round_to_fp16_(model: nn.Module) -> None:
@@ -95,16 +85,8 @@ def test_codes_take_exactly_b_bits_little_endian():
 
 
 def test_whisper_tiny_student_at_4_bits_is_under_3_8_mb_and_size_adds_up(tmp_path):
-    torch.manual_seed(0)
-    cfg = WhisperConfig(
-        d_model=384,
-        encoder_layers=4,
-        encoder_attention_heads=6,
-        encoder_ffn_dim=1536,
-        num_mel_bins=80,
-        max_source_positions=1500,
-    )
-    model = SLUModel(WhisperEncoder(cfg), [f"intent{i}" for i in range(31)])
+    labels = [f"intent{i}" for i in range(31)]
+    model = tiny_slu_model(labels, d_model=384, layers=4, positions=1500)  # Whisper-tiny shape
     layers = {n: m for n, m in model.named_modules() if isinstance(m, (nn.Linear, nn.Conv1d))}
     params = sum(m.weight.numel() for m in layers.values())
     other = (
