@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import random
+import resource
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -410,6 +411,10 @@ class Trainer:
             return {}
         results = self.export(best_path)
         results["train_seconds"] = round(time.time() - start, 1)
+        # Peak resident memory of this process so far (Linux reports KiB).
+        results["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        if self.targets is not None:
+            results["teacher_cache_mb"] = round(self.targets.nbytes / 2**20, 1)
         (self.out / "run.json").write_text(json.dumps(results, indent=2))
         return results
 
