@@ -18,10 +18,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from quads.audio import FeatureSettings, featurize
+from quads.audio import FeatureSettings
 from quads.data.corpus import Utterance
+from quads.data.dataset import SpeechDataset
 from quads.models.whisper_weights import load_whisper
 
 log = logging.getLogger("quads")
@@ -82,6 +84,7 @@ def _cache_key(teacher: Teacher, utterances: list[Utterance]) -> str:
 def teacher_targets(
     teacher: Teacher,
     utterances: list[Utterance],
+    labels: list[str],
     cache_dir: Path | None,
     batch_size: int = 16,
     progress: bool = True,
@@ -101,16 +104,11 @@ def teacher_targets(
         path.parent.mkdir(parents=True, exist_ok=True)
     out: np.ndarray | None = None
     tmp = path.with_suffix(".partial.npy") if path else None
-    bar = tqdm(
-        range(0, len(utterances), batch_size),
-        desc=f"teacher features ({teacher.ref})",
-        disable=not progress,
-        unit="batch",
-    )
-    for start in bar:
-        chunk = utterances[start : start + batch_size]
-        mel = torch.stack([featurize(u.path, teacher.settings) for u in chunk])
-        device = next(teacher.parameters(), torch.empty(0)).device
+    # The teacher hears the clean clips (no augmentation), featurized as the student's are.
+    loader = DataLoader(SpeechDataset(utterances, labels, teacher.settings), batch_size)
+    device = next(teacher.parameters()).device
+    start = 0
+    for mel, _, _ in tqdm(loader, f"teacher features ({teacher.ref})", disable=not progress):
         feats = teacher(mel.to(device)).to(torch.float16).cpu().numpy()
         if out is None:
             shape = (len(utterances), *feats.shape[1:])
@@ -119,7 +117,8 @@ def teacher_targets(
                 if tmp
                 else np.empty(shape, np.float16)
             )
-        out[start : start + len(chunk)] = feats
+        out[start : start + len(feats)] = feats
+        start += len(feats)
     if out is None:
         raise ValueError("no utterances to compute teacher features for")
     if path is not None:

@@ -195,13 +195,12 @@ class Trainer:
         cache = None
         if self.cfg.train.cache_teacher:
             cache = Path(self.cfg.train.cache_dir or Path(self.cfg.data.root) / ".quads_cache")
+        utts, labels = self.train_set.utterances, self.labels
         if self.world > 1 and cache is not None:
             if self.main:  # rank 0 computes the cache; the others read it
-                teacher_targets(teacher, self.train_set.utterances, cache, progress=self.progress)
+                teacher_targets(teacher, utts, labels, cache, progress=self.progress)
             dist.barrier()
-        return teacher_targets(
-            teacher, self.train_set.utterances, cache, progress=self.progress and self.main
-        )
+        return teacher_targets(teacher, utts, labels, cache, progress=self.progress and self.main)
 
     def _loader(self, corpus: Corpus, train: bool, epoch: int = 0) -> DataLoader:
         aug = None
