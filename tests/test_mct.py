@@ -182,8 +182,8 @@ def test_nan_loss_stops_with_a_clear_error(whispers, fsc_tiny, tmp_path, monkeyp
     real_loss = mct.quads_loss
 
     def nan_in_epoch_2(logits, labels, align, alpha, gamma):
-        loss, parts = real_loss(logits, labels, align, alpha, gamma)
-        return (loss * float("nan") if gamma == 0 else loss), parts
+        loss = real_loss(logits, labels, align, alpha, gamma)
+        return loss * float("nan") if gamma == 0 else loss
 
     monkeypatch.setattr(mct, "quads_loss", nan_in_epoch_2)
     with pytest.raises(TrainingError, match="loss became nan in epoch 2"):
@@ -247,3 +247,17 @@ def test_compare_writes_the_table_the_report_reads(whispers, fsc_tiny, tmp_path)
     assert again["rows"] == results["rows"]  # finished rows are reused, not retrained
     report = write_report(out).read_text()
     assert "quads" in report and "ptq" in report
+
+
+def test_quads_loss_follows_the_paper_formula():
+    from quads.train.losses import quads_loss
+
+    logits = torch.tensor([[2.0, 0.0, -1.0]])
+    labels = torch.tensor([0])
+    ce = torch.nn.functional.cross_entropy(logits, labels)
+    l1 = torch.tensor(0.7)
+    # Distillation phase (gamma = 1): alpha * L1 + (1 - alpha) * CE.
+    torch.testing.assert_close(quads_loss(logits, labels, l1, 0.3, 1.0), 0.3 * l1 + 0.7 * ce)
+    # Quantization phase (gamma = 0): CE alone.
+    torch.testing.assert_close(quads_loss(logits, labels, l1, 0.3, 0.0), ce)
+    torch.testing.assert_close(quads_loss(logits, labels, None, 0.3, 1.0), ce)

@@ -44,11 +44,10 @@ def quads_loss(
     align: torch.Tensor | None,
     alpha: float,
     gamma: float,
-) -> tuple[torch.Tensor, dict[str, float]]:
-    """L = gamma * (alpha * L1 + (1 - alpha) * CE) + (1 - gamma) * CE; returns the parts too."""
+) -> torch.Tensor:
+    """L = gamma * (alpha * L1 + (1 - alpha) * CE) + (1 - gamma) * CE."""
     ce = F.cross_entropy(logits, labels)
     if align is None or gamma == 0:
-        return ce, {"ce": ce.item()}
+        return ce
     l_dis = alpha * align + (1 - alpha) * ce
-    loss = gamma * l_dis + (1 - gamma) * ce
-    return loss, {"ce": ce.item(), "l1": align.item()}
+    return gamma * l_dis + (1 - gamma) * ce

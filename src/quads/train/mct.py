@@ -15,6 +15,7 @@ exports the best model to a `.quads` file and evaluates that file on the test sp
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import logging
 import os
@@ -31,7 +32,7 @@ from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 from tqdm import tqdm
 
 from quads.audio import FeatureSettings
-from quads.config import Config, QuantConfig, to_dict
+from quads.config import Config, to_dict
 from quads.data.augment import Augmenter
 from quads.data.corpus import Corpus, read_corpus
 from quads.data.dataset import SpeechDataset
@@ -183,10 +184,12 @@ class Trainer:
                 [t for _, t in pairs],
                 cfg.model.align_pool,
             ).to(self.device)
-            self.targets = self._teacher_targets(teacher)
             self.align = FeatureAlignment(
                 self.model.encoder.config.d_model, teacher.dim, len(pairs), cfg.model.align_pool
             ).to(self.device)
+            # Last: computing the cache draws on the global RNG, reusing it does not, and
+            # every initialisation must be the same either way.
+            self.targets = self._teacher_targets(teacher)
             del teacher
         self.books: dict[str, torch.Tensor] = {}
 
@@ -289,7 +292,7 @@ class Trainer:
                 target = torch.from_numpy(np.asarray(self.targets[idx.numpy()], np.float32))
                 target = target.to(self.device)
             logits, align = step(mel, target)
-            loss, _ = quads_loss(logits, y, align if teacher else None, t.alpha, gamma)
+            loss = quads_loss(logits, y, align if teacher else None, t.alpha, gamma)
             if not torch.isfinite(loss):
                 raise TrainingError(
                     f"loss became {float(loss)} in epoch {epoch} ({phase.kind}); the last good "
@@ -322,7 +325,7 @@ class Trainer:
     def _restore_model(self, saved: dict) -> None:
         """Load a saved student, rebuilding its codebook layers first if it had them."""
         if saved["quantized"] and not is_quantized(self.model):
-            quick = QuantConfig(**{**vars(self.cfg.quant), "kmeans_iters": 1})
+            quick = dataclasses.replace(self.cfg.quant, kmeans_iters=1)
             quantize_model(self.model, quick)  # the structure; codes and centroids load below
         elif not saved["quantized"] and is_quantized(self.model):
             dequantize(self.model)
