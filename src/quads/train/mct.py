@@ -295,7 +295,7 @@ class Trainer:
             loss = quads_loss(logits, y, align if teacher else None, t.alpha, gamma)
             if not torch.isfinite(loss):
                 raise TrainingError(
-                    f"loss became {float(loss)} in epoch {epoch} ({phase.kind}); the last good "
+                    f"loss became {loss.item()} in epoch {epoch} ({phase.kind}); the last good "
                     f"checkpoint is kept at {self.out / 'checkpoint.pt'}. Lower train.lr or "
                     "train.centroid_lr and resume."
                 )
