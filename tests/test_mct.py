@@ -87,6 +87,8 @@ def test_every_strategy_gets_the_same_epoch_budget():
     assert all(p.recluster for p in phases[1:-1:2]) and not phases[-1].recluster
     cfg.train.strategy = "distill_ptq"
     assert plan(cfg) == ([Phase("distill", 21)], True)
+    cfg.train.strategy = "qat"  # fine-tune, then quantization-aware training, no teacher
+    assert [(p.kind, p.epochs) for p in plan(cfg)[0]] == [("finetune", 10), ("quantize", 11)]
     cfg.train.strategy = "nonsense"
     with pytest.raises(ValueError, match="unknown strategy"):
         plan(cfg)

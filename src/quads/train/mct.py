@@ -95,7 +95,12 @@ def plan(cfg: Config) -> tuple[list[Phase], bool]:
         "distill": ([Phase("distill", budget)], False),
         "distill_ptq": ([Phase("distill", budget)], True),
         "distill_qat": ([Phase("distill", half), Phase("quantize", budget - half, 0, True)], False),
-        "qat": ([Phase("quantize", budget, 0, True, teacher=False)], False),
+        # QAT alone: no teacher. Its intent head starts random, and fixed codes drawn from a
+        # random head cannot learn, so the head first trains in a full-precision half.
+        "qat": (
+            [Phase("finetune", half), Phase("quantize", budget - half, 0, True, teacher=False)],
+            False,
+        ),
     }[t.strategy]
 
 
