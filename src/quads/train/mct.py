@@ -362,7 +362,6 @@ class Trainer:
         if self.main:
             (self.out / "config.json").write_text(json.dumps(to_dict(self.cfg), indent=2))
 
-        start = time.time()
         for pi in range(st["phase"], len(self.phases)):
             phase = self.phases[pi]
             resumed_mid_phase = pi == st["phase"] and st["done"] > 0
@@ -417,7 +416,7 @@ class Trainer:
         if not self.main:
             return {}
         results = self.export(best_path)
-        results["train_seconds"] = round(time.time() - start, 1)
+        results["train_seconds"] = round(sum(r["seconds"] for r in st["rows"]), 1)
         # Peak resident memory of this process so far (Linux reports KiB).
         results["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
         if self.targets is not None:
@@ -439,6 +438,10 @@ class Trainer:
         self._restore_model(best)
         if self.ptq_after:
             post_training_quantize(self.model, self.cfg.quant)
+        elif deployable_bits(self.cfg) != 32:
+            # Codebook layers stay as trained; 16-bit layers trained off the fp16 grid in
+            # the last phase are rounded back onto it, so the file stores them in 2 bytes.
+            quantize_model(self.model, self.cfg.quant)
         path = self.out / "model.quads"
         meta = {
             "features": {
