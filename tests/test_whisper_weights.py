@@ -145,5 +145,5 @@ def test_bad_references_say_what_is_wrong(tmp_path):
     from quads.models.whisper_weights import builtin_parts
 
     (bad / "model.bin").write_bytes(builtin_parts("tiny.en")[0].read_bytes()[:5000])
-    with pytest.raises(WeightsError, match="truncated|not a readable"):
+    with pytest.raises(WeightsError, match="truncated inside variable"):
         read_ct2([bad / "model.bin"])

@@ -13,6 +13,7 @@ import torch
 
 from quads.audio import FeatureSettings, featurize
 from quads.data.corpus import Corpus
+from quads.data.dataset import SpeechDataset
 from quads.models.student import SLUModel
 from quads.quant.packing import load_quads
 
@@ -46,8 +47,6 @@ def predict_corpus(
     model: SLUModel, corpus: Corpus, settings: FeatureSettings, batch_size: int = 16
 ) -> list[str]:
     """The predicted label of every utterance of `corpus`, in order."""
-    from quads.data.dataset import SpeechDataset
-
     was_training = model.training
     model.eval()
     ds = SpeechDataset(corpus.utterances, model.labels, settings, None)

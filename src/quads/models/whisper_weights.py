@@ -121,6 +121,8 @@ def read_ct2(parts: list[Path]) -> tuple[str, dict[str, np.ndarray]]:
             dims = take(f"<{rank}I")
             (dtype_id,) = take("<B")
             (nbytes,) = take("<I")
+            if pos + nbytes > len(buf):
+                raise WeightsError(f"{where}: file is truncated inside variable {name}")
             if dtype_id == 5:  # bfloat16: widen through torch
                 raw = torch.frombuffer(bytearray(buf[pos : pos + nbytes]), dtype=torch.bfloat16)
                 array = raw.float().numpy()
@@ -129,8 +131,6 @@ def read_ct2(parts: list[Path]) -> tuple[str, dict[str, np.ndarray]]:
                 array = np.frombuffer(buf, dtype, count=nbytes // dtype.itemsize, offset=pos)
             else:
                 raise WeightsError(f"{where}: variable {name} has unknown dtype id {dtype_id}")
-            if pos + nbytes > len(buf):
-                raise WeightsError(f"{where}: file is truncated inside variable {name}")
             variables[name] = array.reshape(dims)
             pos += nbytes
         (n_alias,) = take("<I")
