@@ -153,10 +153,14 @@ def test_run_exports_a_model_that_predicts(whispers, fsc_tiny, tmp_path):
 
 
 def test_resume_after_a_kill_gives_the_same_model(whispers, fsc_tiny, tmp_path, monkeypatch):
-    full = tiny_config(whispers, fsc_tiny, tmp_path / "full")
+    # The cosine schedule runs across phases, so a resume must pick it up mid-way.
+    full = tiny_config(whispers, fsc_tiny, tmp_path / "full", schedule="cosine")
     Trainer(full, progress=False).run()
+    lrs = [float(r.split(",")[7]) for r in (Path(full.out_dir) / "log.csv").read_text().split()[1:]]
+    # Logged after each epoch's last step: decaying, close to 0 at the end of the run.
+    assert lrs[0] > lrs[1] > lrs[2] and lrs[2] < 0.1 * full.train.centroid_lr
 
-    cut = tiny_config(whispers, fsc_tiny, tmp_path / "cut")
+    cut = tiny_config(whispers, fsc_tiny, tmp_path / "cut", schedule="cosine")
     real_epoch = Trainer.train_epoch
 
     def killed_at_epoch_3(self, phase, opt, epoch):
@@ -177,6 +181,13 @@ def test_resume_after_a_kill_gives_the_same_model(whispers, fsc_tiny, tmp_path, 
     assert (Path(full.out_dir) / "log.csv").read_text().count("\n") == (
         Path(cut.out_dir) / "log.csv"
     ).read_text().count("\n")
+
+
+def test_precision_choice():
+    cpu = torch.device("cpu")
+    assert mct.use_bf16("fp32", cpu) is False and mct.use_bf16("bf16", cpu) is True
+    with pytest.raises(ValueError, match="train.precision"):
+        mct.use_bf16("fp8", cpu)
 
 
 def test_nan_loss_stops_with_a_clear_error(whispers, fsc_tiny, tmp_path, monkeypatch):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -103,7 +104,8 @@ def teacher_targets(
             return np.load(path, mmap_mode="r")
         path.parent.mkdir(parents=True, exist_ok=True)
     out: np.ndarray | None = None
-    tmp = path.with_suffix(".partial.npy") if path else None
+    # One partial file per process: two runs filling the same cache must not collide.
+    tmp = path.with_suffix(f".{os.getpid()}.partial.npy") if path else None
     # The teacher hears the clean clips (no augmentation), featurized as the student's are.
     loader = DataLoader(SpeechDataset(utterances, labels, teacher.settings), batch_size)
     device = next(teacher.parameters()).device

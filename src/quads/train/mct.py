@@ -18,6 +18,7 @@ import csv
 import dataclasses
 import json
 import logging
+import math
 import os
 import random
 import resource
@@ -126,6 +127,17 @@ def deployable_bits(cfg: Config) -> int:
     return 32 if cfg.train.strategy in ("finetune", "distill") else cfg.quant.bits
 
 
+def use_bf16(precision: str, device: torch.device) -> bool:
+    """Whether training runs its matmuls in bf16 autocast (train.precision)."""
+    if precision not in ("auto", "bf16", "fp32"):
+        raise ValueError(f"train.precision: expected auto, bf16 or fp32, got {precision!r}")
+    if precision != "auto":
+        return precision == "bf16"
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+
+
 def init_distributed() -> None:
     """Join the process group when started by torchrun (NCCL on GPUs, gloo on CPUs)."""
     if int(os.environ.get("WORLD_SIZE", 1)) > 1 and not dist.is_initialized():
@@ -161,6 +173,10 @@ class Trainer:
             torch.set_num_threads(cfg.train.threads)
         _seed_everything(cfg.train.seed)
         self.phases, self.ptq_after = plan(cfg)
+        self.total_epochs = sum(p.epochs for p in self.phases)
+        if (sched := cfg.train.schedule) not in ("constant", "cosine"):
+            raise ValueError(f"train.schedule: expected constant or cosine, not {sched!r}")
+        self.amp = use_bf16(cfg.train.precision, self.device)
 
         d = cfg.data
         self.train_set = read_corpus(d.root, d.layout, "train", d.skip_bad_rows)
@@ -258,12 +274,20 @@ class Trainer:
         if self.align is not None and self._distils(phase):
             groups["head"].extend(self.align.parameters())
         params = [
-            {"params": groups["centroids"], "lr": t.centroid_lr, "weight_decay": 0.0},
-            {"params": groups["decay"], "lr": t.lr, "weight_decay": t.weight_decay},
-            {"params": groups["no_decay"], "lr": t.lr, "weight_decay": 0.0},
-            {"params": groups["head"], "lr": t.head_lr, "weight_decay": 0.0},
+            {"params": groups["centroids"], "base_lr": t.centroid_lr, "weight_decay": 0.0},
+            {"params": groups["decay"], "base_lr": t.lr, "weight_decay": t.weight_decay},
+            {"params": groups["no_decay"], "base_lr": t.lr, "weight_decay": 0.0},
+            {"params": groups["head"], "base_lr": t.head_lr, "weight_decay": 0.0},
         ]
-        return torch.optim.AdamW([g for g in params if g["params"]])
+        return torch.optim.AdamW([{**g, "lr": g["base_lr"]} for g in params if g["params"]])
+
+    def _set_lr(self, opt: torch.optim.Optimizer, progress: float) -> None:
+        """train.schedule at `progress` (0..1) through the whole run, across phases."""
+        factor = 1.0
+        if self.cfg.train.schedule == "cosine":
+            factor = 0.5 * (1 + math.cos(math.pi * progress))  # lr_t = lr * (1 + cos(pi t)) / 2
+        for g in opt.param_groups:
+            g["lr"] = g["base_lr"] * factor
 
     def _distils(self, phase: Phase) -> bool:
         """Whether a phase trains on L_dis (the teacher) rather than CE alone."""
@@ -291,12 +315,15 @@ class Trainer:
             leave=False,
             unit="batch",
         )
-        for mel, y, idx in bar:
+        for i, (mel, y, idx) in enumerate(bar):
+            self._set_lr(opt, ((epoch - 1) * len(bar) + i) / (self.total_epochs * len(bar)))
             mel, y, target = mel.to(self.device), y.to(self.device), None
             if teacher:
                 target = torch.from_numpy(np.asarray(self.targets[idx.numpy()], np.float32))
                 target = target.to(self.device)
-            logits, align = step(mel, target)
+            with torch.autocast(self.device.type, torch.bfloat16, enabled=self.amp):
+                logits, align = step(mel, target)
+            logits, align = logits.float(), align.float()
             loss = quads_loss(logits, y, align if teacher else None, t.alpha, gamma)
             if not torch.isfinite(loss):
                 raise TrainingError(
