@@ -3,9 +3,12 @@ its baselines (Table 1 + the init x strategy ablation of Table 2).
 
     python benchmarks/paper_tables.py --layout fsc            # preset fsc-bench
     python benchmarks/paper_tables.py --layout slurp --rows 3
+    python benchmarks/paper_tables.py --shard 0/2 & python benchmarks/paper_tables.py --shard 1/2
 
 Rows train in priority order, each written to results.json as soon as it is done; rerunning
-resumes (finished rows are reused), so `--rows N` can extend a table later. The figures,
+resumes (finished rows are reused), so `--rows N` can extend a table later. `--shard K/N`
+trains only the K-th of N disjoint parts of the rows (run N at once on N cores with
+train.threads = 1; a last run without --shard gathers the table). The figures,
 report.md and plots are copied to benchmarks/results/<layout>/.
 """
 
@@ -19,7 +22,7 @@ from pathlib import Path
 from quads.config import load_config
 from quads.data.synth import build_corpus
 from quads.report import write_report
-from quads.train.baselines import compare
+from quads.train.baselines import PTQ_SOURCE, compare
 
 # Most telling rows first: QUADS 4-bit against sequential distill-then-quantize and PTQ
 # (PTQ rows are nearly free: they cluster their full-precision row once).
@@ -43,16 +46,40 @@ JOBS = [
 ]
 
 
+# The synthetic corpus each table trains and tests on (`quads synth --preset`).
+CORPUS = {"fsc": "medium", "slurp": "small"}
+
+
+def shard(jobs: list[tuple[str, bool, int]], k: int, n: int) -> list[tuple[str, bool, int]]:
+    """The K-th of N parts; a PTQ row goes with the full-precision run it reuses."""
+    runs: list[tuple] = []
+    mine = []
+    for strategy, pretrained, bits in jobs:
+        source = PTQ_SOURCE.get(strategy)
+        run = (source, pretrained, 32) if source else (strategy, pretrained, bits)
+        if run not in runs:
+            runs.append(run)
+        if runs.index(run) % n == k:
+            mine.append((strategy, pretrained, bits))
+    return mine
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--layout", choices=["fsc", "slurp"], default="fsc")
     p.add_argument("--rows", type=int, default=len(JOBS), help="train only the first N rows")
+    p.add_argument("--shard", default="0/1", help="K/N: train only the K-th of N parts")
     args = p.parse_args()
+    k, n = (int(v) for v in args.shard.split("/"))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
 
     cfg = load_config(f"{args.layout}-bench")
-    build_corpus(cfg.data.root, layout=args.layout, preset="small")
+    build_corpus(cfg.data.root, layout=args.layout, preset=CORPUS[args.layout])
     out = Path(cfg.out_dir)
+    if n > 1:  # N processes side by side, one core each; a run without --shard gathers
+        cfg.train.threads = 1
+        compare(cfg, out, shard(JOBS[: args.rows], k, n))
+        return
     results = compare(cfg, out, JOBS[: args.rows])
     write_report(out)
 

@@ -156,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("synth", help="build a synthetic corpus in FSC or SLURP layout")
     s.add_argument("--layout", choices=["fsc", "slurp"], default="fsc")
     s.add_argument("--out", required=True, help="corpus folder to write")
-    s.add_argument("--preset", choices=["tiny", "small", "full"], default="small")
+    s.add_argument("--preset", choices=["tiny", "small", "medium", "full"], default="small")
     s.add_argument("--utterances", type=int, help="number of clips (overrides the preset)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--workers", type=int, help="parallel espeak-ng processes (default: all cores)")

@@ -88,7 +88,9 @@ class TrainConfig:
     alpha: float = 0.5  # L_dis = alpha * L1(features) + (1 - alpha) * CE
     quant_distill: bool = False  # also distil during quantization phases
     lr: float = 1e-4
-    centroid_lr: float = 1e-3  # Adam step on centroids; 1e-4 recovered 4-bit accuracy too slowly
+    # Adam step on centroids: from a 4-bit PTQ model (91.3 % val) one epoch at 1e-4 recovered
+    # 94.3 % (full precision 95 %); 1e-3 overshoots and recovered nothing.
+    centroid_lr: float = 1e-4
     head_lr: float = 1e-3
     # "cosine": every learning rate decays to 0 over the whole run (all phases); "constant".
     schedule: str = "constant"

@@ -52,8 +52,8 @@ VARIANTS = (
 )  # fmt: skip
 # Total clips per preset; valid and test get 15% each (at least one clip per intent).
 PRESETS = {
-    "fsc": {"tiny": 155, "small": 2000, "full": 12000},
-    "slurp": {"tiny": 240, "small": 3000, "full": 15000},
+    "fsc": {"tiny": 155, "small": 2000, "medium": 6000, "full": 12000},
+    "slurp": {"tiny": 240, "small": 3000, "medium": 7500, "full": 15000},
 }
 EVAL_SHARE = 0.15
 CLIPS_PER_SPEAKER = 30
