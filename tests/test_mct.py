@@ -183,6 +183,17 @@ def test_resume_after_a_kill_gives_the_same_model(whispers, fsc_tiny, tmp_path, 
     ).read_text().count("\n")
 
 
+def test_every_phase_after_the_first_warms_up(whispers, fsc_tiny, tmp_path):
+    tr = Trainer(tiny_config(whispers, fsc_tiny, tmp_path, warmup_steps=4), progress=False)
+    assert tr.phase_starts == [1, 2, 3]  # distill, quantize, final quantize
+    opt = tr._optimizer(Phase("distill", 1, 1))
+    lrs = []
+    for epoch, step in [(1, 0), (2, 0), (2, 2), (3, 0), (3, 2)]:
+        tr._set_lr(opt, epoch, step, steps=3)
+        lrs.append(opt.param_groups[0]["lr"] / opt.param_groups[0]["base_lr"])
+    assert lrs == [1.0, 0.25, 0.75, 0.25, 0.75]
+
+
 def test_precision_choice():
     cpu = torch.device("cpu")
     assert mct.use_bf16("fp32", cpu) is False and mct.use_bf16("bf16", cpu) is True
@@ -274,3 +285,18 @@ def test_quads_loss_follows_the_paper_formula():
     # Quantization phase (gamma = 0): CE alone.
     torch.testing.assert_close(quads_loss(logits, labels, l1, 0.3, 0.0), ce)
     torch.testing.assert_close(quads_loss(logits, labels, None, 0.3, 1.0), ce)
+
+
+def test_benchmark_shards_split_the_rows_without_sharing_a_training():
+    import importlib.util
+
+    path = Path(__file__).parents[1] / "benchmarks" / "paper_tables.py"
+    spec = importlib.util.spec_from_file_location("paper_tables", path)
+    tables = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tables)
+    parts = [tables.shard(tables.JOBS, k, 3) for k in range(3)]
+    assert sorted(sum(parts, [])) == sorted(tables.JOBS) and all(parts)
+    for part in parts:  # a PTQ row trains nothing: it needs its full-precision run beside it
+        strategies = {s for s, _, _ in part}
+        assert ("ptq" not in strategies) or "finetune" in strategies
+        assert ("distill_ptq" not in strategies) or "distill" in strategies

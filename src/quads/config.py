@@ -94,6 +94,8 @@ class TrainConfig:
     head_lr: float = 1e-3
     # "cosine": every learning rate decays to 0 over the whole run (all phases); "constant".
     schedule: str = "constant"
+    # Linear warm-up over the first N optimizer steps of every phase after the first.
+    warmup_steps: int = 0
     weight_decay: float = 0.01
     batch_size: int = 16
     grad_clip: float = 1.0

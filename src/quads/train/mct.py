@@ -14,6 +14,7 @@ exports the best model to a `.quads` file and evaluates that file on the test sp
 
 from __future__ import annotations
 
+import bisect
 import csv
 import dataclasses
 import json
@@ -173,7 +174,9 @@ class Trainer:
             torch.set_num_threads(cfg.train.threads)
         _seed_everything(cfg.train.seed)
         self.phases, self.ptq_after = plan(cfg)
-        self.total_epochs = sum(p.epochs for p in self.phases)
+        epochs = [p.epochs for p in self.phases]
+        self.total_epochs = sum(epochs)
+        self.phase_starts = [1 + sum(epochs[:i]) for i in range(len(epochs))]  # global, 1-based
         if (sched := cfg.train.schedule) not in ("constant", "cosine"):
             raise ValueError(f"train.schedule: expected constant or cosine, not {sched!r}")
         self.amp = use_bf16(cfg.train.precision, self.device)
@@ -281,11 +284,20 @@ class Trainer:
         ]
         return torch.optim.AdamW([{**g, "lr": g["base_lr"]} for g in params if g["params"]])
 
-    def _set_lr(self, opt: torch.optim.Optimizer, progress: float) -> None:
-        """train.schedule at `progress` (0..1) through the whole run, across phases."""
+    def _set_lr(self, opt: torch.optim.Optimizer, epoch: int, step: int, steps: int) -> None:
+        """Learning rates at `step` of `steps` in the (1-based, global) `epoch`: the schedule
+        across the whole run, times a linear warm-up at the start of every phase after the
+        first (train.warmup_steps): its optimizer starts afresh on an already trained model,
+        and Adam's first steps are its largest."""
+        t = self.cfg.train
         factor = 1.0
-        if self.cfg.train.schedule == "cosine":
+        if t.schedule == "cosine":
+            progress = ((epoch - 1) * steps + step) / (self.total_epochs * steps)
             factor = 0.5 * (1 + math.cos(math.pi * progress))  # lr_t = lr * (1 + cos(pi t)) / 2
+        index = bisect.bisect_right(self.phase_starts, epoch) - 1  # the phase of this epoch
+        if index > 0 and t.warmup_steps:
+            done = (epoch - self.phase_starts[index]) * steps + step
+            factor *= min(1.0, (done + 1) / t.warmup_steps)
         for g in opt.param_groups:
             g["lr"] = g["base_lr"] * factor
 
@@ -316,7 +328,7 @@ class Trainer:
             unit="batch",
         )
         for i, (mel, y, idx) in enumerate(bar):
-            self._set_lr(opt, ((epoch - 1) * len(bar) + i) / (self.total_epochs * len(bar)))
+            self._set_lr(opt, epoch, i, len(bar))
             mel, y, target = mel.to(self.device), y.to(self.device), None
             if teacher:
                 target = torch.from_numpy(np.asarray(self.targets[idx.numpy()], np.float32))
