@@ -153,14 +153,11 @@ def test_run_exports_a_model_that_predicts(whispers, fsc_tiny, tmp_path):
 
 
 def test_resume_after_a_kill_gives_the_same_model(whispers, fsc_tiny, tmp_path, monkeypatch):
-    # The cosine schedule runs across phases, so a resume must pick it up mid-way.
-    full = tiny_config(whispers, fsc_tiny, tmp_path / "full", schedule="cosine")
+    # The warm-up restarts with each phase, so a resume must pick it up mid-way.
+    full = tiny_config(whispers, fsc_tiny, tmp_path / "full", warmup_steps=5)
     Trainer(full, progress=False).run()
-    lrs = [float(r.split(",")[7]) for r in (Path(full.out_dir) / "log.csv").read_text().split()[1:]]
-    # Logged after each epoch's last step: decaying, close to 0 at the end of the run.
-    assert lrs[0] > lrs[1] > lrs[2] and lrs[2] < 0.1 * full.train.centroid_lr
 
-    cut = tiny_config(whispers, fsc_tiny, tmp_path / "cut", schedule="cosine")
+    cut = tiny_config(whispers, fsc_tiny, tmp_path / "cut", warmup_steps=5)
     real_epoch = Trainer.train_epoch
 
     def killed_at_epoch_3(self, phase, opt, epoch):

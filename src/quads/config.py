@@ -92,9 +92,8 @@ class TrainConfig:
     # 94.3 % (full precision 95 %); 1e-3 overshoots and recovered nothing.
     centroid_lr: float = 1e-4
     head_lr: float = 1e-3
-    # "cosine": every learning rate decays to 0 over the whole run (all phases); "constant".
-    schedule: str = "constant"
-    # Linear warm-up over the first N optimizer steps of every phase after the first.
+    # Linear warm-up over the first N optimizer steps of every phase after the first: without
+    # it the first distillation epoch after a quantization phase fell from 91.2 to 84.8 % val.
     warmup_steps: int = 0
     weight_decay: float = 0.01
     batch_size: int = 16

@@ -19,7 +19,6 @@ import csv
 import dataclasses
 import json
 import logging
-import math
 import os
 import random
 import resource
@@ -177,8 +176,6 @@ class Trainer:
         epochs = [p.epochs for p in self.phases]
         self.total_epochs = sum(epochs)
         self.phase_starts = [1 + sum(epochs[:i]) for i in range(len(epochs))]  # global, 1-based
-        if (sched := cfg.train.schedule) not in ("constant", "cosine"):
-            raise ValueError(f"train.schedule: expected constant or cosine, not {sched!r}")
         self.amp = use_bf16(cfg.train.precision, self.device)
 
         d = cfg.data
@@ -285,19 +282,15 @@ class Trainer:
         return torch.optim.AdamW([{**g, "lr": g["base_lr"]} for g in params if g["params"]])
 
     def _set_lr(self, opt: torch.optim.Optimizer, epoch: int, step: int, steps: int) -> None:
-        """Learning rates at `step` of `steps` in the (1-based, global) `epoch`: the schedule
-        across the whole run, times a linear warm-up at the start of every phase after the
-        first (train.warmup_steps): its optimizer starts afresh on an already trained model,
-        and Adam's first steps are its largest."""
-        t = self.cfg.train
-        factor = 1.0
-        if t.schedule == "cosine":
-            progress = ((epoch - 1) * steps + step) / (self.total_epochs * steps)
-            factor = 0.5 * (1 + math.cos(math.pi * progress))  # lr_t = lr * (1 + cos(pi t)) / 2
+        """Learning rates at `step` of `steps` in the (1-based, global) `epoch`: constant,
+        after a linear warm-up at the start of every phase after the first
+        (train.warmup_steps): its optimizer starts afresh on an already trained model, and
+        Adam's first steps are its largest."""
+        factor, warmup = 1.0, self.cfg.train.warmup_steps
         index = bisect.bisect_right(self.phase_starts, epoch) - 1  # the phase of this epoch
-        if index > 0 and t.warmup_steps:
+        if index > 0 and warmup:
             done = (epoch - self.phase_starts[index]) * steps + step
-            factor *= min(1.0, (done + 1) / t.warmup_steps)
+            factor = min(1.0, (done + 1) / warmup)
         for g in opt.param_groups:
             g["lr"] = g["base_lr"] * factor
 
