@@ -174,7 +174,6 @@ class Trainer:
         _seed_everything(cfg.train.seed)
         self.phases, self.ptq_after = plan(cfg)
         epochs = [p.epochs for p in self.phases]
-        self.total_epochs = sum(epochs)
         self.phase_starts = [1 + sum(epochs[:i]) for i in range(len(epochs))]  # global, 1-based
         self.amp = use_bf16(cfg.train.precision, self.device)
 
