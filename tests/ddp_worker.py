@@ -24,8 +24,8 @@ cfg = tiny_config(
 tr = Trainer(cfg, progress=False)
 before = torch.cat([p.detach().flatten().clone() for p in tr.model.parameters()])
 phase = Phase("distill", 1, 1)
-tr._enter(phase)
-tr.train_epoch(phase, tr._optimizer(phase), 1)
+tr.enter(phase)
+tr.train_epoch(phase, tr.optimizer(phase), 1)
 after = torch.cat([p.detach().flatten() for p in tr.model.parameters()])
 gathered = [torch.zeros_like(after) for _ in range(dist.get_world_size())]
 dist.all_gather(gathered, after)

@@ -17,7 +17,6 @@ from quads.quant import (
     kmeans,
     post_training_quantize,
     quantize_model,
-    recluster,
 )
 
 
@@ -209,7 +208,7 @@ def test_mct_cycle_dequantize_then_recluster_warm_started():
             m.weight.add_(0.001 * torch.randn_like(m.weight))
     w_trained = dense.weight.detach().clone()
 
-    recluster(model, cfg, books)
+    quantize_model(model, cfg, previous=books)
     fc1 = model.encoder.layers[0].fc1
     expected, codes = kmeans(
         w_trained.flatten(),

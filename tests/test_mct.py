@@ -8,14 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import tiny_slu_model
 from transformers import WhisperConfig, WhisperForConditionalGeneration
 
 from quads.config import Config, load_config
 from quads.inference import load_model, predict_files
-from quads.quant.codebook import CodebookLayer
+from quads.quant.layers import CodebookLayer
 from quads.quant.packing import load_quads
-from quads.train import mct
-from quads.train.mct import Phase, Trainer, TrainingError, plan
+from quads.train import checkpoint, loop, mct, schedule
+from quads.train.mct import Phase, Trainer, TrainingError
+from quads.train.schedule import PhaseKind, plan
 
 
 def tiny_whisper(path: Path, d_model: int, layers: int) -> str:
@@ -74,7 +76,7 @@ def tiny_config(whispers, corpus: Path, out: Path, **train) -> Config:
 def test_every_strategy_gets_the_same_epoch_budget():
     cfg = Config()
     budgets = {}
-    for strategy in mct.STRATEGIES:
+    for strategy in schedule.STRATEGIES:
         cfg.train.strategy = strategy
         phases, _ = plan(cfg)
         budgets[strategy] = sum(p.epochs for p in phases)
@@ -88,7 +90,11 @@ def test_every_strategy_gets_the_same_epoch_budget():
     cfg.train.strategy = "distill_ptq"
     assert plan(cfg) == ([Phase("distill", 21)], True)
     cfg.train.strategy = "qat"  # fine-tune, then quantization-aware training, no teacher
-    assert [(p.kind, p.epochs) for p in plan(cfg)[0]] == [("finetune", 10), ("quantize", 11)]
+    phases = plan(cfg)[0]
+    assert [(p.kind, p.epochs) for p in phases] == [("finetune", 10), ("qat", 11)]
+    assert not any(p.distils for p in phases)
+    cfg.train.strategy = "distill_qat"
+    assert [p.kind for p in plan(cfg)[0]] == [PhaseKind.DISTILL, PhaseKind.QAT]
     cfg.train.strategy = "nonsense"
     with pytest.raises(ValueError, match="unknown strategy"):
         plan(cfg)
@@ -103,9 +109,9 @@ def test_each_phase_changes_what_it_should(whispers, fsc_tiny, tmp_path):
     fc1 = "encoder.layers.0.fc1"
 
     distill = Phase("distill", 1, 1)
-    tr._enter(distill)
+    tr.enter(distill)
     before = _weights(tr.model)
-    tr.train_epoch(distill, tr._optimizer(distill), 1)
+    tr.train_epoch(distill, tr.optimizer(distill), 1)
     after = _weights(tr.model)
     assert not torch.equal(before[f"{fc1}.weight"], after[f"{fc1}.weight"])
     assert torch.equal(  # the fixed sinusoidal positions never train
@@ -113,21 +119,143 @@ def test_each_phase_changes_what_it_should(whispers, fsc_tiny, tmp_path):
     )
 
     quantize = Phase("quantize", 1, 1, recluster=True)
-    tr._enter(quantize)
+    tr.enter(quantize)
     layer = tr.model.get_submodule(fc1)
     assert isinstance(layer, CodebookLayer) and layer.centroids.numel() == 2**3
+    assert torch.equal(layer.latent.detach(), after[f"{fc1}.weight"])  # clustered from these
     codes, centroids = layer.codes.clone(), layer.centroids.detach().clone()
-    tr.train_epoch(quantize, tr._optimizer(quantize), 2)
+    latent = layer.latent.detach().clone()
+    tr.train_epoch(quantize, tr.optimizer(quantize), 2)
     assert torch.equal(layer.codes, codes)  # codes fixed
     assert not torch.equal(layer.centroids.detach(), centroids)  # centroids trained
-    assert torch.unique(layer.weight.detach()).numel() <= 8
+    assert not torch.equal(layer.latent.detach(), latent)  # latent weights, straight-through
+    assert torch.unique(layer.weight.detach()).numel() <= 8  # forward: centroids[codes] only
 
-    # The next distillation phase starts from the quantized weights centroids[codes].
-    quantized_weight = layer.weight.detach().clone()
-    tr._enter(Phase("distill", 1, 2))
+    # The next distillation phase continues from the latent weights, not centroids[codes].
+    trained_latent = layer.latent.detach().clone()
+    tr.enter(Phase("distill", 1, 2))
     dense = tr.model.get_submodule(fc1)
     assert isinstance(dense, torch.nn.Linear)
-    assert torch.equal(dense.weight.detach(), quantized_weight)
+    assert torch.equal(dense.weight.detach(), trained_latent)
+
+
+def test_restart_quantized_keeps_the_old_rule(whispers, fsc_tiny, tmp_path):
+    tr = Trainer(tiny_config(whispers, fsc_tiny, tmp_path, restart="quantized"), progress=False)
+    quantize = Phase("quantize", 1, 1, recluster=True)
+    tr.enter(quantize)
+    layer = tr.model.get_submodule("encoder.layers.0.fc1")
+    assert layer.latent is None  # centroids only, as the paper trains them
+    tr.train_epoch(quantize, tr.optimizer(quantize), 1)
+    quantized = layer.weight.detach().clone()
+    tr.enter(Phase("distill", 1, 2))
+    assert torch.equal(tr.model.get_submodule("encoder.layers.0.fc1").weight, quantized)
+
+
+def test_quantization_phase_gradient_reaches_centroids_and_latent_straight_through():
+    from quads.config import QuantConfig
+    from quads.quant import quantize_model
+
+    model = tiny_slu_model()
+    quantize_model(model, QuantConfig(bits=2), keep_latent=True)
+    layer = model.encoder.layers[0].fc1
+    x = torch.randn(3, layer.in_features)
+    y = layer(x)
+    w_q = layer.centroids.detach()[layer.codes.long()]
+    torch.testing.assert_close(y, torch.nn.functional.linear(x, w_q, layer.bias))  # forward
+    y.square().sum().backward()
+    dense_grad = torch.autograd.grad(
+        torch.nn.functional.linear(x, w_q.requires_grad_(), layer.bias).square().sum(), w_q
+    )[0]
+    torch.testing.assert_close(layer.latent.grad, dense_grad)  # straight-through
+    per_centroid = torch.zeros(4).index_add_(0, layer.codes.long().flatten(), dense_grad.flatten())
+    torch.testing.assert_close(layer.centroids.grad, per_centroid)  # the paper's rule
+
+
+def test_qat_reassigns_codes_as_the_latent_weights_move(whispers, fsc_tiny, tmp_path):
+    tr = Trainer(tiny_config(whispers, fsc_tiny, tmp_path, strategy="qat"), progress=False)
+    qat = tr.phases[-1]
+    assert qat.kind == PhaseKind.QAT and not qat.distils
+    tr.enter(qat)
+    layer = tr.model.get_submodule("encoder.layers.0.fc1")
+    assert layer.reassign and layer.latent is not None
+    with torch.no_grad():  # move every latent weight onto another centroid's side
+        layer.latent.copy_(layer.centroids[(layer.codes.long() + 1) % 8])
+    codes = layer.codes.clone()
+    tr.model(torch.zeros(1, 80, 300))
+    assert not torch.equal(layer.codes, codes)
+    centroids = layer.centroids.detach()
+    nearest = (layer.latent.detach()[..., None] - centroids).abs().argmin(-1)
+    assert torch.equal(layer.codes.long(), nearest)
+
+
+def test_optimizer_moments_carry_across_a_phase_transition(whispers, fsc_tiny, tmp_path):
+    tr = Trainer(tiny_config(whispers, fsc_tiny, tmp_path), progress=False)
+    distill, quantize = tr.phases[0], tr.phases[1]
+    tr.enter(distill)
+    opt = tr.optimizer(distill)
+    tr.train_epoch(distill, opt, 1)
+    dense = tr.model.get_submodule("encoder.layers.0.fc1").weight
+    moment = opt.state[dense]["exp_avg"].clone()
+    tr.moments = loop.named_state(opt, tr._named(distill))
+    tr.enter(quantize)
+    opt = tr.optimizer(quantize)
+    layer = tr.model.get_submodule("encoder.layers.0.fc1")
+    assert torch.equal(opt.state[layer.latent]["exp_avg"], moment)  # same weight, same moments
+    assert layer.centroids not in opt.state  # fresh centroids start afresh
+
+
+def test_padding_changes_neither_the_pooled_vector_nor_the_loss(whispers, fsc_tiny, tmp_path):
+    """One clip padded to 2 s and to 3 s: same logits, same L1 to the teacher, same loss."""
+    from quads.audio import load_audio, log_mel
+    from quads.train.losses import FeatureAlignment, quads_loss
+
+    tr = Trainer(tiny_config(whispers, fsc_tiny, tmp_path), progress=False)
+    model = tr.model.eval()
+    audio = load_audio(tr.train_set.utterances[0].path, 16000)[:16000]
+    mels = [log_mel(np.pad(audio, (0, n - audio.size)))[None] for n in (32000, 48000)]
+    feats = [model.features(m, output_hidden_states=True) for m in mels]
+    logits = [model.classify(f, mask) for f, mask, _ in feats]
+    torch.testing.assert_close(logits[0], logits[1], atol=1e-5, rtol=0)
+    align = FeatureAlignment(32, 48, 1, pool=4)
+    teacher = torch.randn(1, 1, 150 // 4, 48)
+    losses = [
+        quads_loss(
+            lg, torch.tensor([0]), align([h[-1]], teacher[:, :, : h[-1].shape[1] // 4], m), 0.5, 1.0
+        )
+        for lg, (_, m, h) in zip(logits, feats)
+    ]
+    torch.testing.assert_close(losses[0], losses[1], atol=1e-5, rtol=0)
+
+
+def test_a_crafted_pickle_in_a_run_folder_is_refused_and_never_runs(whispers, fsc_tiny, tmp_path):
+    cfg = tiny_config(whispers, fsc_tiny, tmp_path / "run")
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True)
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (Path.touch, (marker,))
+
+    torch.save({"progress": Payload()}, out / "checkpoint.pt")
+    with pytest.raises(checkpoint.CheckpointError, match="checkpoint.pt: refused"):
+        Trainer(cfg, progress=False).run(resume=True)
+    assert not marker.exists()
+    (out / "checkpoint.pt").write_bytes(b"")
+    with pytest.raises(checkpoint.CheckpointError, match="checkpoint.pt: the checkpoint is empty"):
+        Trainer(cfg, progress=False).run(resume=True)
+    (out / "checkpoint.pt").write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(checkpoint.CheckpointError, match="checkpoint.pt: not a readable"):
+        Trainer(cfg, progress=False).run(resume=True)
+
+
+def test_a_second_run_into_the_same_folder_is_refused_while_the_first_lives(tmp_path):
+    with checkpoint.run_lock(tmp_path):
+        with pytest.raises(checkpoint.RunBusyError, match="another run is writing"):
+            with checkpoint.run_lock(tmp_path):
+                pass
+    with checkpoint.run_lock(tmp_path):  # free again once the first is done
+        pass
 
 
 def test_run_exports_a_model_that_predicts(whispers, fsc_tiny, tmp_path):
@@ -183,11 +311,9 @@ def test_resume_after_a_kill_gives_the_same_model(whispers, fsc_tiny, tmp_path, 
 def test_every_phase_after_the_first_warms_up(whispers, fsc_tiny, tmp_path):
     tr = Trainer(tiny_config(whispers, fsc_tiny, tmp_path, warmup_steps=4), progress=False)
     assert tr.phase_starts == [1, 2, 3]  # distill, quantize, final quantize
-    opt = tr._optimizer(Phase("distill", 1, 1))
-    lrs = []
-    for epoch, step in [(1, 0), (2, 0), (2, 2), (3, 0), (3, 2)]:
-        tr._set_lr(opt, epoch, step, steps=3)
-        lrs.append(opt.param_groups[0]["lr"] / opt.param_groups[0]["base_lr"])
+    lrs = [
+        tr._lr_factor(epoch)(step, 3) for epoch, step in [(1, 0), (2, 0), (2, 2), (3, 0), (3, 2)]
+    ]
     assert lrs == [1.0, 0.25, 0.75, 0.25, 0.75]
 
 
@@ -199,17 +325,17 @@ def test_precision_choice():
 
 
 def test_nan_loss_stops_with_a_clear_error(whispers, fsc_tiny, tmp_path, monkeypatch):
-    cfg = tiny_config(whispers, fsc_tiny, tmp_path / "nan")
-    real_loss = mct.quads_loss
+    cfg = tiny_config(whispers, fsc_tiny, tmp_path / "nan", quant_distill=False)
+    real_loss = loop.quads_loss
 
     def nan_in_epoch_2(logits, labels, align, alpha, gamma):
         loss = real_loss(logits, labels, align, alpha, gamma)
         return loss * float("nan") if gamma == 0 else loss
 
-    monkeypatch.setattr(mct, "quads_loss", nan_in_epoch_2)
+    monkeypatch.setattr(loop, "quads_loss", nan_in_epoch_2)
     with pytest.raises(TrainingError, match="loss became nan in epoch 2"):
         Trainer(cfg, progress=False).run()
-    ckpt = torch.load(Path(cfg.out_dir) / "checkpoint.pt", weights_only=False)
+    ckpt = checkpoint.load(Path(cfg.out_dir) / "checkpoint.pt")
     assert ckpt["progress"]["epoch"] == 1  # the last good epoch is kept
 
 

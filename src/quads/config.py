@@ -86,14 +86,16 @@ class TrainConfig:
     epochs_per_phase: int = 2  # E (paper: 2)
     final_quant_epochs: int = 1
     alpha: float = 0.5  # L_dis = alpha * L1(features) + (1 - alpha) * CE
-    quant_distill: bool = False  # also distil during quantization phases
+    # gamma in quantization phases: true trains them on L_dis too (the teacher in every phase)
+    quant_distill: bool = True
+    # Where a distillation phase after a quantization phase starts: "latent" (the
+    # full-precision weights, trained straight-through during quantization) or "quantized"
+    # (centroids[codes]). See train/transition.py.
+    restart: str = "latent"
     lr: float = 1e-4
-    # Adam step on centroids: from a 4-bit PTQ model (91.3 % val) one epoch at 1e-4 recovered
-    # 94.3 % (full precision 95 %); 1e-3 overshoots and recovered nothing.
-    centroid_lr: float = 1e-4
+    centroid_lr: float = 1e-4  # Adam step on centroids (see README: chosen on validation)
     head_lr: float = 1e-3
-    # Linear warm-up over the first N optimizer steps of every phase after the first: without
-    # it the first distillation epoch after a quantization phase fell from 91.2 to 84.8 % val.
+    # Linear warm-up over the first N optimizer steps of every phase after the first.
     warmup_steps: int = 0
     weight_decay: float = 0.01
     batch_size: int = 16
@@ -104,7 +106,7 @@ class TrainConfig:
     max_train_utterances: int | None = None
     threads: int | None = None
     # Matmuls in bf16 autocast ("bf16"), fp32 ("fp32"), or "auto": bf16 where the hardware
-    # has it (a GPU with bf16, a CPU with AVX512-BF16/AMX; ~1.7x faster training here).
+    # has it (a GPU with bf16, a CPU with AVX512-BF16/AMX).
     precision: str = "auto"
 
 

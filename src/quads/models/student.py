@@ -1,5 +1,9 @@
 """The QUADS student: a Whisper encoder + pooling + a linear intent head.
 
+Padding is masked: the frames after a clip's end (zero audio, whose log-mel frames all sit at
+the spectrogram's floor) are hidden from self-attention and left out of the pooling, so a clip
+gives the same intent whatever it was padded to, and a trimmed input runs on fewer frames.
+
 `SLUModel.spec()` is a small JSON-able description of the architecture (the Whisper
 encoder config, the pooling and the labels); `SLUModel.from_spec()` rebuilds the same
 network with fresh weights. The `.quads` file stores the spec, so a packed model loads
@@ -9,6 +13,7 @@ without any training code.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from transformers import WhisperConfig
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
@@ -57,16 +62,38 @@ def encoder_from_state(
     return encoder
 
 
+def valid_frames(mel: torch.Tensor) -> torch.Tensor:
+    """Per clip of a log-mel batch (B, n_mels, frames): how many frames precede the trailing
+    padding. Zero audio maps every mel bin to the clip's floor (max - 8 before scaling), the
+    clip's minimum, so padding frames are those whose every bin equals that minimum."""
+    floor = mel.amin(dim=(1, 2), keepdim=True)
+    speech = (mel > floor).any(dim=1)  # (B, frames)
+    last = torch.where(speech, torch.arange(mel.shape[-1], device=mel.device), -1).amax(-1)
+    return (last + 1).clamp(min=1)  # an all-silent clip keeps one frame
+
+
+def encoder_mask(mel: torch.Tensor, n_positions: int) -> torch.Tensor:
+    """(B, n_positions) bool: the encoder positions (2 mel frames each) holding speech."""
+    valid = (valid_frames(mel) + 1) // 2
+    return torch.arange(n_positions, device=mel.device) < valid[:, None]
+
+
 class AttentionPool(nn.Module):
-    """Softmax-weighted average over time, one learned score per frame."""
+    """Softmax-weighted average over the unmasked frames, one learned score per frame."""
 
     def __init__(self, dim: int) -> None:
         super().__init__()
         self.score = nn.Linear(dim, 1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w = torch.softmax(self.score(x).squeeze(-1), dim=-1)  # (B, T)
-        return torch.einsum("bt,btd->bd", w, x)
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        scores = self.score(x).squeeze(-1).masked_fill(~mask, float("-inf"))
+        return torch.einsum("bt,btd->bd", torch.softmax(scores, dim=-1).to(x.dtype), x)
+
+
+def mean_pool(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean over the unmasked frames: (B, T, D), (B, T) -> (B, D)."""
+    m = mask.unsqueeze(-1).to(x.dtype)
+    return (x * m).sum(1) / m.sum(1)
 
 
 class SLUModel(nn.Module):
@@ -96,19 +123,39 @@ class SLUModel(nn.Module):
 
     def features(
         self, mel: torch.Tensor, output_hidden_states: bool = False
-    ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...] | None]:
-        """Encoder output (B, T, D) and, if asked, every layer's hidden states."""
-        out = self.encoder(mel, output_hidden_states=output_hidden_states)
-        return out.last_hidden_state, out.hidden_states
+    ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor] | None]:
+        """Log-mel (B, n_mels, frames <= the context) -> encoder output (B, T, D), its
+        speech mask (B, T), and, if asked, every layer's hidden states (entry 0 the
+        embeddings, entry i layer i's output, the last one after the final LayerNorm, as
+        in transformers). Whisper's encoder, run with padding hidden from attention."""
+        enc = self.encoder
+        x = F.gelu(enc.conv1(mel))
+        x = F.gelu(enc.conv2(x)).transpose(1, 2)  # (B, T, D), T = frames / 2
+        n = x.shape[1]
+        if n > enc.embed_positions.num_embeddings:
+            raise ValueError(
+                f"{mel.shape[-1]} mel frames exceed the model's context of "
+                f"{self.context_seconds:g} s ({2 * enc.embed_positions.num_embeddings} frames)"
+            )
+        x = x + enc.embed_positions.weight[:n]
+        mask = encoder_mask(mel, n)
+        attend = mask[:, None, None, :]  # (B, 1, 1, T): keys a query may attend to
+        hidden = [x]
+        for layer in enc.layers:
+            x = layer(x, attend)
+            hidden.append(x)
+        x = enc.layer_norm(x)
+        hidden[-1] = x
+        return x, mask, hidden if output_hidden_states else None
 
-    def classify(self, feats: torch.Tensor) -> torch.Tensor:
-        pooled = feats.mean(dim=1) if self.pool is None else self.pool(feats)
+    def classify(self, feats: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        pooled = mean_pool(feats, mask) if self.pool is None else self.pool(feats, mask)
         return self.head(pooled)
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
         """Log-mel (B, n_mels, frames) -> intent logits (B, n_intents)."""
-        feats, _ = self.features(mel)
-        return self.classify(feats)
+        feats, mask, _ = self.features(mel)
+        return self.classify(feats, mask)
 
     def spec(self) -> dict:
         return {

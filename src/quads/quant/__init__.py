@@ -1,18 +1,21 @@
-"""Trained codebook quantization (`codebook`) and the packed `.quads` file (`packing`)."""
+"""Trained codebook quantization and the packed `.quads` file.
 
-from quads.quant.codebook import (
-    CodebookConv1d,
-    CodebookLayer,
-    CodebookLinear,
+kmeans: 1-D k-means; layers: codebook layers (centroids + codes + latent weights);
+surgery: whole-model quantize / dequantize / size; packing: the `.quads` format.
+"""
+
+from quads.quant.kmeans import kmeans
+from quads.quant.layers import CodebookConv1d, CodebookLayer, CodebookLinear
+from quads.quant.packing import QuadsFormatError, load_quads, save_quads, size_breakdown
+from quads.quant.surgery import (
     dequantize,
+    drop_latents,
     extract_codebooks,
-    kmeans,
+    is_quantized,
     post_training_quantize,
     quantize_model,
     quantized_size_bits,
-    recluster,
 )
-from quads.quant.packing import QuadsFormatError, load_quads, save_quads, size_breakdown
 
 __all__ = [
     "CodebookConv1d",
@@ -20,13 +23,14 @@ __all__ = [
     "CodebookLinear",
     "QuadsFormatError",
     "dequantize",
+    "drop_latents",
     "extract_codebooks",
+    "is_quantized",
     "kmeans",
     "load_quads",
     "post_training_quantize",
     "quantize_model",
     "quantized_size_bits",
-    "recluster",
     "save_quads",
     "size_breakdown",
 ]

@@ -37,7 +37,7 @@ from torch import Tensor, nn
 from transformers.models.whisper.modeling_whisper import sinusoids
 
 from quads.models.student import SLUModel
-from quads.quant.codebook import CodebookLayer
+from quads.quant.layers import CodebookLayer
 
 MAGIC = b"QUADSMDL"
 FORMAT_VERSION = 1
@@ -101,8 +101,8 @@ def _serialize(model: SLUModel, meta: dict) -> bytes:
         module = modules.get(owner)
         entry: dict = {"name": key, "shape": list(t.shape)}
         if isinstance(module, CodebookLayer):
-            if leaf == "codes":
-                continue  # stored with the centroids
+            if leaf in ("codes", "latent"):
+                continue  # codes are stored with the centroids; latent weights only train
             if leaf == "centroids":
                 entry.update(
                     name=f"{owner}.weight",

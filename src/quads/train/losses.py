@@ -29,12 +29,17 @@ class FeatureAlignment(nn.Module):
             for _ in range(n_pairs)
         )
 
-    def forward(self, student: list[torch.Tensor], teacher: torch.Tensor) -> torch.Tensor:
-        """student: per pair (B, T, D_s); teacher: (B, n_pairs, T', D_t) -> mean L1."""
-        losses = [
-            F.l1_loss(proj(pool_time(s, self.pool)), teacher[:, i].to(s.dtype))
-            for i, (proj, s) in enumerate(zip(self.proj, student))
-        ]
+    def forward(
+        self, student: list[torch.Tensor], teacher: torch.Tensor, mask: torch.Tensor
+    ) -> torch.Tensor:
+        """student: per pair (B, T, D_s); teacher: (B, n_pairs, T', D_t); mask: (B, T) speech
+        frames -> mean L1 over the windows that start on speech (padding excluded)."""
+        n = teacher.shape[2]
+        keep = mask[:, :: max(self.pool, 1)][:, :n].unsqueeze(-1).to(teacher.dtype)  # (B, T', 1)
+        losses = []
+        for i, (proj, s) in enumerate(zip(self.proj, student)):
+            diff = (proj(pool_time(s, self.pool)).float() - teacher[:, i].float()).abs()
+            losses.append((diff * keep).sum() / (keep.sum() * diff.shape[-1]))
         return torch.stack(losses).mean()
 
 

@@ -1,15 +1,12 @@
-"""Multi-stage Combined Training (MCT), and the baselines through the same loop.
+"""Multi-stage Combined Training (MCT): the training run, read top to bottom in `Trainer.run`.
 
-The schedule is a list of phases (`plan`). For QUADS, each of N MCT iterations is
-a distillation phase (gamma = 1: L_dis = alpha * L1 + (1 - alpha) * CE, full-precision
-weights trained) followed by a quantization phase (gamma = 0: weights re-clustered into
-2^b centroids warm-started from the previous codebook, codes fixed, centroids trained by
-gradient), then a final quantization phase. The distillation phase after a quantization
-phase starts from the quantized weights (centroids[codes]).
+    for each phase of the plan (train/schedule.py):
+        enter the phase (train/transition.py): dequantize, or cluster into 2^b centroids
+        for each epoch: train on L_dis or CE (train/loop.py), validate, keep the best
+                        deployable model, checkpoint (train/checkpoint.py)
+    export the best model to a .quads file and test that file once (train/export.py)
 
-`Trainer.run()` trains, validates every epoch, keeps the best deployable checkpoint,
-checkpoints atomically after every epoch (`--resume` continues exactly where it stopped),
-exports the best model to a `.quads` file and evaluates that file on the test split.
+The baselines (fine-tuning, distillation, PTQ, QAT) run through the same loop.
 """
 
 from __future__ import annotations
@@ -23,14 +20,12 @@ import os
 import random
 import resource
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
-from tqdm import tqdm
 
 from quads.audio import FeatureSettings
 from quads.config import Config, to_dict
@@ -42,67 +37,28 @@ from quads.inference import predict_corpus
 from quads.models.student import SLUModel, encoder_from_state
 from quads.models.teacher import Teacher, layer_index, teacher_targets
 from quads.models.whisper_weights import load_whisper
-from quads.quant.codebook import (
-    CodebookLayer,
-    dequantize,
-    extract_codebooks,
-    post_training_quantize,
-    quantize_model,
+from quads.quant.surgery import is_quantized
+from quads.train import checkpoint
+from quads.train.export import export
+from quads.train.loop import (
+    EpochContext,
+    Step,
+    TrainingError,
+    make_optimizer,
+    named_state,
+    train_epoch,
+    trained_parameters,
 )
-from quads.quant.packing import load_quads, save_quads
-from quads.train.losses import FeatureAlignment, quads_loss
+from quads.train.losses import FeatureAlignment
+from quads.train.schedule import Phase, PhaseKind, deployable_bits, plan
+from quads.train.transition import enter_phase, restore_student, set_reassign
 
 log = logging.getLogger("quads")
 
-STRATEGIES = ("quads", "finetune", "distill", "distill_ptq", "distill_qat", "qat", "ptq")
 LOG_COLUMNS = ["epoch", "iteration", "phase", "train_loss", "train_acc", "val_acc", "val_f1"]
 LOG_COLUMNS += ["lr", "seconds"]
 
-
-class TrainingError(RuntimeError):
-    """Training cannot go on (NaN loss, divergence); the last good checkpoint is kept."""
-
-
-@dataclass(frozen=True)
-class Phase:
-    kind: str  # "distill" (gamma = 1), "quantize" (gamma = 0) or "finetune" (CE, no teacher)
-    epochs: int
-    iteration: int = 0  # MCT iteration, 1-based; 0 outside MCT
-    recluster: bool = False  # quantize phases: cluster the weights at the start
-    teacher: bool = True  # quantize phases: may distil (train.quant_distill)
-
-
-def plan(cfg: Config) -> tuple[list[Phase], bool]:
-    """The phases of `cfg.train.strategy` and whether PTQ follows training.
-
-    Every strategy gets the same budget of epochs as QUADS, so the rows compare fairly.
-    """
-    t = cfg.train
-    if t.strategy not in STRATEGIES:
-        raise ValueError(f"unknown strategy {t.strategy!r}; expected one of {STRATEGIES}")
-    budget = t.iterations * 2 * t.epochs_per_phase + t.final_quant_epochs
-    if t.strategy == "quads":
-        phases = []
-        for it in range(1, t.iterations + 1):
-            phases.append(Phase("distill", t.epochs_per_phase, it))
-            phases.append(Phase("quantize", t.epochs_per_phase, it, recluster=True))
-        if t.final_quant_epochs:
-            phases.append(Phase("quantize", t.final_quant_epochs, t.iterations))
-        return [p for p in phases if p.epochs > 0], False
-    half = budget // 2
-    return {
-        "finetune": ([Phase("finetune", budget)], False),
-        "ptq": ([Phase("finetune", budget)], True),
-        "distill": ([Phase("distill", budget)], False),
-        "distill_ptq": ([Phase("distill", budget)], True),
-        "distill_qat": ([Phase("distill", half), Phase("quantize", budget - half, 0, True)], False),
-        # QAT alone: no teacher. Its intent head starts random, and fixed codes drawn from a
-        # random head cannot learn, so the head first trains in a full-precision half.
-        "qat": (
-            [Phase("finetune", half), Phase("quantize", budget - half, 0, True, teacher=False)],
-            False,
-        ),
-    }[t.strategy]
+__all__ = ["Phase", "Trainer", "TrainingError", "build_student", "init_distributed"]
 
 
 def build_student(cfg: Config, labels: list[str]) -> SLUModel:
@@ -116,15 +72,6 @@ def build_student(cfg: Config, labels: list[str]) -> SLUModel:
             weights.encoder_state["embed_positions.weight"][: encoder.config.max_source_positions]
         )
     return SLUModel(encoder, labels, m.pooling, weights.n_mels)
-
-
-def is_quantized(model: torch.nn.Module) -> bool:
-    return any(isinstance(m, CodebookLayer) for m in model.modules())
-
-
-def deployable_bits(cfg: Config) -> int:
-    """The bits of the exported model: full precision for the unquantized baselines."""
-    return 32 if cfg.train.strategy in ("finetune", "distill") else cfg.quant.bits
 
 
 def use_bf16(precision: str, device: torch.device) -> bool:
@@ -144,12 +91,6 @@ def init_distributed() -> None:
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
 
 
-def _atomic_save(obj: object, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
 def _seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -161,12 +102,12 @@ class Trainer:
 
     def __init__(self, cfg: Config, progress: bool = True) -> None:
         self.cfg = cfg
-        self.progress = progress
         self.out = Path(cfg.out_dir)
         self.rank, self.world = 0, 1
         if dist.is_available() and dist.is_initialized():
             self.rank, self.world = dist.get_rank(), dist.get_world_size()
         self.main = self.rank == 0
+        self.progress = progress and self.main
         local = int(os.environ.get("LOCAL_RANK", 0))
         self.device = torch.device(f"cuda:{local}" if torch.cuda.is_available() else "cpu")
         if cfg.train.threads:
@@ -197,7 +138,7 @@ class Trainer:
         self.student_idx = [layer_index(s, n_layers) for s, _ in pairs]
         self.targets = None
         self.align = None
-        if any(self._distils(p) for p in self.phases):
+        if any(p.distils for p in self.phases):
             teacher = Teacher(
                 cfg.model.teacher,
                 cfg.audio.context_seconds,
@@ -211,7 +152,8 @@ class Trainer:
             # every initialisation must be the same either way.
             self.targets = self._teacher_targets(teacher)
             del teacher
-        self.books: dict[str, torch.Tensor] = {}
+        self.books: dict[str, torch.Tensor] = {}  # the last codebooks, to warm-start k-means
+        self.moments: dict = {}  # Adam's state by parameter name, carried across phases
 
     # ------------------------------------------------------------------ data
     def _teacher_targets(self, teacher: Teacher) -> np.ndarray:
@@ -223,130 +165,66 @@ class Trainer:
             if self.main:  # rank 0 computes the cache; the others read it
                 teacher_targets(teacher, utts, labels, cache, progress=self.progress)
             dist.barrier()
-        return teacher_targets(teacher, utts, labels, cache, progress=self.progress and self.main)
+        return teacher_targets(teacher, utts, labels, cache, progress=self.progress)
 
-    def _loader(self, corpus: Corpus, train: bool, epoch: int = 0) -> DataLoader:
+    def _loader(self, corpus: Corpus, phase: Phase | None = None, epoch: int = 0) -> DataLoader:
+        """Batches of `corpus`: shuffled and augmented for a training `phase`, in order for
+        validation (phase None)."""
         aug = None
-        if train and self.cfg.data.augment.enabled:
-            aug = Augmenter(self.cfg.data.augment, seed=self.cfg.train.seed * 1000 + epoch)
+        if phase is not None and self.cfg.data.augment.enabled:
+            augment = self.cfg.data.augment
+            if phase.distils:  # teacher targets are frame-aligned with the clean clip
+                augment = dataclasses.replace(augment, speed=(1.0, 1.0))
+            aug = Augmenter(augment, seed=self.cfg.train.seed * 1000 + epoch)
         ds = SpeechDataset(corpus.utterances, self.labels, self.settings, aug)
-        bs = self.cfg.train.batch_size
-        if not train:
-            return DataLoader(ds, batch_size=bs, num_workers=self.cfg.data.num_workers)
+        bs, workers = self.cfg.train.batch_size, self.cfg.data.num_workers
+        if phase is None:
+            return DataLoader(ds, batch_size=bs, num_workers=workers)
         if self.world > 1:
             sampler = DistributedSampler(ds, seed=self.cfg.train.seed, drop_last=True)
             sampler.set_epoch(epoch)
         else:  # a fresh generator per epoch: the same order after a resume
             gen = torch.Generator().manual_seed(self.cfg.train.seed * 100_003 + epoch)
             sampler = RandomSampler(ds, generator=gen)
-        return DataLoader(ds, batch_size=bs, sampler=sampler, num_workers=self.cfg.data.num_workers)
+        return DataLoader(ds, batch_size=bs, sampler=sampler, num_workers=workers)
 
     # ------------------------------------------------------------------ phases
-    def _enter(self, phase: Phase) -> None:
-        """Put the model into the form a phase trains."""
-        if phase.kind in ("distill", "finetune"):
-            if is_quantized(self.model):  # start from the quantized weights centroids[codes]
-                self.books = extract_codebooks(self.model)
-                dequantize(self.model)
-        elif phase.recluster or not is_quantized(self.model):
-            if is_quantized(self.model):
-                self.books = extract_codebooks(self.model)
-                dequantize(self.model)
-            quantize_model(
-                self.model, self.cfg.quant, previous=self.books, seed=self.cfg.train.seed
-            )
+    def enter(self, phase: Phase) -> None:
+        """The MCT transition into `phase`: dequantize, or cluster into 2^b centroids."""
+        self.books = enter_phase(self.model, phase, self.cfg, self.books)
 
-    def _optimizer(self, phase: Phase) -> torch.optim.Optimizer:
-        t = self.cfg.train
-        groups: dict[str, list] = {"centroids": [], "decay": [], "no_decay": [], "head": []}
-        for name, p in self.model.named_parameters():
-            if not p.requires_grad:
-                continue
-            if name.endswith("centroids"):
-                groups["centroids"].append(p)
-            elif name.startswith(("head", "pool")):
-                groups["head"].append(p)
-            elif p.ndim >= 2:
-                groups["decay"].append(p)
-            else:
-                groups["no_decay"].append(p)
-        if self.align is not None and self._distils(phase):
-            groups["head"].extend(self.align.parameters())
-        params = [
-            {"params": groups["centroids"], "base_lr": t.centroid_lr, "weight_decay": 0.0},
-            {"params": groups["decay"], "base_lr": t.lr, "weight_decay": t.weight_decay},
-            {"params": groups["no_decay"], "base_lr": t.lr, "weight_decay": 0.0},
-            {"params": groups["head"], "base_lr": t.head_lr, "weight_decay": 0.0},
-        ]
-        return torch.optim.AdamW([{**g, "lr": g["base_lr"]} for g in params if g["params"]])
+    def _named(self, phase: Phase) -> list[tuple[str, torch.nn.Parameter]]:
+        return trained_parameters(self.model, self.align if phase.distils else None)
 
-    def _set_lr(self, opt: torch.optim.Optimizer, epoch: int, step: int, steps: int) -> None:
-        """Learning rates at `step` of `steps` in the (1-based, global) `epoch`: constant,
-        after a linear warm-up at the start of every phase after the first
-        (train.warmup_steps): its optimizer starts afresh on an already trained model, and
-        Adam's first steps are its largest."""
-        factor, warmup = 1.0, self.cfg.train.warmup_steps
-        index = bisect.bisect_right(self.phase_starts, epoch) - 1  # the phase of this epoch
-        if index > 0 and warmup:
-            done = (epoch - self.phase_starts[index]) * steps + step
-            factor = min(1.0, (done + 1) / warmup)
-        for g in opt.param_groups:
-            g["lr"] = g["base_lr"] * factor
+    def optimizer(self, phase: Phase) -> torch.optim.Optimizer:
+        """This phase's AdamW, with the moments of the parameters trained before."""
+        return make_optimizer(self._named(phase), self.cfg.train, self.moments)
 
-    def _distils(self, phase: Phase) -> bool:
-        """Whether a phase trains on L_dis (the teacher) rather than CE alone."""
-        return phase.kind == "distill" or (
-            phase.kind == "quantize" and phase.teacher and self.cfg.train.quant_distill
-        )
+    def _lr_factor(self, epoch: int):
+        """Learning-rate factor at step i of n in the (global, 1-based) `epoch`: a linear
+        warm-up over the first train.warmup_steps of every phase after the first."""
+        p = bisect.bisect_right(self.phase_starts, epoch) - 1  # the phase of this epoch
+        warmup = self.cfg.train.warmup_steps
+
+        def factor(i: int, n: int) -> float:
+            if p == 0 or not warmup:
+                return 1.0
+            return min(1.0, ((epoch - self.phase_starts[p]) * n + i + 1) / warmup)
+
+        return factor
 
     def train_epoch(self, phase: Phase, opt: torch.optim.Optimizer, epoch: int) -> dict:
-        """One pass over the training split; returns mean loss and accuracy."""
-        t = self.cfg.train
-        teacher = self._distils(phase)
-        # gamma selects the phase: 1 = distillation loss L_dis, 0 = CE only (quantization).
-        gamma = 1.0 if teacher else 0.0
-        step = _Step(self.model, self.align if teacher else None, self.student_idx)
+        """One pass over the training split on L_dis (gamma = 1) or CE (gamma = 0)."""
+        step = Step(self.model, self.align if phase.distils else None, self.student_idx)
         if self.world > 1:
             ids = [self.device] if self.device.type == "cuda" else None
             step = torch.nn.parallel.DistributedDataParallel(step, device_ids=ids)
-        step.train()
-        total, correct, loss_sum = 0, 0, 0.0
+        ctx = EpochContext(self.targets, self.device, self.amp, self.cfg.train, self.progress)
         tag = f" it{phase.iteration}" if phase.iteration else ""
-        bar = tqdm(
-            self._loader(self.train_set, True, epoch),
-            desc=f"epoch {epoch} {phase.kind}{tag}",
-            disable=not (self.progress and self.main),
-            leave=False,
-            unit="batch",
-        )
-        for i, (mel, y, idx) in enumerate(bar):
-            self._set_lr(opt, epoch, i, len(bar))
-            mel, y, target = mel.to(self.device), y.to(self.device), None
-            if teacher:
-                target = torch.from_numpy(np.asarray(self.targets[idx.numpy()], np.float32))
-                target = target.to(self.device)
-            with torch.autocast(self.device.type, torch.bfloat16, enabled=self.amp):
-                logits, align = step(mel, target)
-            logits, align = logits.float(), align.float()
-            loss = quads_loss(logits, y, align if teacher else None, t.alpha, gamma)
-            if not torch.isfinite(loss):
-                raise TrainingError(
-                    f"loss became {loss.item()} in epoch {epoch} ({phase.kind}); the last good "
-                    f"checkpoint is kept at {self.out / 'checkpoint.pt'}. Lower train.lr or "
-                    "train.centroid_lr and resume."
-                )
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(step.parameters(), t.grad_clip)
-            opt.step()
-            n = y.numel()
-            total += n
-            correct += int((logits.argmax(-1) == y).sum())
-            loss_sum += loss.item() * n
-            bar.set_postfix(loss=f"{loss_sum / total:.3f}", acc=f"{correct / total:.3f}")
-        return {"train_loss": loss_sum / max(total, 1), "train_acc": correct / max(total, 1)}
+        desc = f"epoch {epoch} {phase.kind.value}{tag}"
+        loader = self._loader(self.train_set, phase, epoch)
+        return train_epoch(step, loader, opt, phase, self._lr_factor(epoch), ctx, desc)
 
-    # ------------------------------------------------------------------ run
     def validate(self) -> dict:
         y_pred = predict_corpus(
             self.model, self.valid_set, self.settings, self.cfg.train.batch_size
@@ -355,37 +233,32 @@ class Trainer:
         m = evaluate_predictions(y_true, y_pred, self.labels, self.cfg.data.layout)
         return {"val_acc": m["accuracy"], "val_f1": m["f1"]}
 
-    def _model_state(self) -> dict:
-        return {"state": self.model.state_dict(), "quantized": is_quantized(self.model)}
-
-    def _restore_model(self, saved: dict) -> None:
-        """Load a saved student, rebuilding its codebook layers first if it had them."""
-        if saved["quantized"] and not is_quantized(self.model):
-            quick = dataclasses.replace(self.cfg.quant, kmeans_iters=1)
-            quantize_model(self.model, quick)  # the structure; codes and centroids load below
-        elif not saved["quantized"] and is_quantized(self.model):
-            dequantize(self.model)
-        self.model.load_state_dict(saved["state"])
-
     def _deployable(self, phase: Phase) -> bool:
         """Whether this phase's model is what the strategy ships (so may be 'best')."""
-        return phase.kind == "quantize" or self.ptq_after or deployable_bits(self.cfg) == 32
+        return phase.quantized or self.ptq_after or deployable_bits(self.cfg) == 32
 
+    def _student(self) -> dict:
+        return {"state": self.model.state_dict(), "quantized": is_quantized(self.model)}
+
+    # ------------------------------------------------------------------ run
     def run(self, resume: bool = False) -> dict:
         """Train all phases (or what is left of them), export and test the best model."""
-        self.out.mkdir(parents=True, exist_ok=True)
+        with checkpoint.run_lock(self.out):
+            return self._run(resume)
+
+    def _run(self, resume: bool) -> dict:
         ckpt_path, best_path = self.out / "checkpoint.pt", self.out / "best.pt"
-        st = {"phase": 0, "done": 0, "epoch": 0, "best_acc": -1.0, "rows": [], "complete": False}
+        st = {"phase": 0, "done": 0, "epoch": 0, "best_acc": -1.0, "rows": []}
+        saved_optim = None
         if ckpt_path.exists():
             if not resume:
                 raise TrainingError(
                     f"{self.out} already holds a run: pass --resume to continue it, or choose "
                     "another out_dir"
                 )
-            ckpt = torch.load(ckpt_path, weights_only=False)
-            st = ckpt["progress"]
-            self._restore_model(ckpt["model"])
-            self.books = ckpt["books"]
+            ckpt = checkpoint.load(ckpt_path)
+            st, saved_optim, self.books = ckpt["progress"], ckpt["optim"], ckpt["books"]
+            restore_student(self.model, ckpt["model"], self.cfg)
             if self.align is not None and ckpt["align"] is not None:
                 self.align.load_state_dict(ckpt["align"])
             torch.set_rng_state(ckpt["rng"])
@@ -395,45 +268,40 @@ class Trainer:
 
         for pi in range(st["phase"], len(self.phases)):
             phase = self.phases[pi]
-            resumed_mid_phase = pi == st["phase"] and st["done"] > 0
-            if not resumed_mid_phase:
-                self._enter(phase)
-            opt = self._optimizer(phase)
-            if resumed_mid_phase:
-                opt.load_state_dict(ckpt["optim"])
-            for e in range(st["done"] if resumed_mid_phase else 0, phase.epochs):
+            first = st["done"] if saved_optim is not None else 0
+            if saved_optim is None:
+                self.enter(phase)  # MCT: dequantize, or cluster into 2^b centroids
+            set_reassign(self.model, phase.kind == PhaseKind.QAT)
+            opt = self.optimizer(phase)
+            if saved_optim is not None:  # resumed inside (or at the end of) this phase
+                opt.load_state_dict(saved_optim)
+                saved_optim = None
+            for e in range(first, phase.epochs):
                 t0 = time.time()
                 st["epoch"] += 1
-                row = {"epoch": st["epoch"], "iteration": phase.iteration, "phase": phase.kind}
-                row.update(self.train_epoch(phase, opt, st["epoch"]))
+                row = {"epoch": st["epoch"], "iteration": phase.iteration}
+                row["phase"] = phase.kind.value
+                try:
+                    row.update(self.train_epoch(phase, opt, st["epoch"]))
+                except TrainingError as err:
+                    raise TrainingError(
+                        f"{err}; the last good checkpoint is kept at {ckpt_path}. Lower "
+                        "train.lr or train.centroid_lr and resume."
+                    ) from None
                 row.update(self.validate())
                 row.update(lr=opt.param_groups[0]["lr"], seconds=round(time.time() - t0, 1))
                 st["rows"].append(row)
                 st["phase"], st["done"] = pi, e + 1
                 if self.main:
-                    log.info(
-                        "epoch %d %s: loss %.4f train acc %.3f val acc %.3f val F1 %.3f (%.0fs)",
-                        row["epoch"],
-                        phase.kind,
-                        row["train_loss"],
-                        row["train_acc"],
-                        row["val_acc"],
-                        row["val_f1"],
-                        row["seconds"],
-                    )
+                    self._log_epoch(row, st["rows"])
                     if self._deployable(phase) and row["val_acc"] > st["best_acc"]:
                         st["best_acc"] = row["val_acc"]
-                        best = {
-                            **self._model_state(),
-                            "epoch": st["epoch"],
-                            "val_acc": row["val_acc"],
-                        }
-                        _atomic_save(best, best_path)
-                    self._write_log(st["rows"])
-                    _atomic_save(
+                        best = {**self._student(), "epoch": st["epoch"], "val_acc": row["val_acc"]}
+                        checkpoint.save(best, best_path)
+                    checkpoint.save(
                         {
                             "progress": st,
-                            "model": self._model_state(),
+                            "model": self._student(),
                             "books": self.books,
                             "align": self.align.state_dict() if self.align else None,
                             "optim": opt.state_dict(),
@@ -441,7 +309,8 @@ class Trainer:
                         },
                         ckpt_path,
                     )
-            st["done"] = 0
+            self.moments = named_state(opt, self._named(phase))
+            st["phase"], st["done"] = pi + 1, 0
         if self.world > 1:
             dist.barrier()
         if not self.main:
@@ -455,7 +324,17 @@ class Trainer:
         (self.out / "run.json").write_text(json.dumps(results, indent=2))
         return results
 
-    def _write_log(self, rows: list[dict]) -> None:
+    def _log_epoch(self, row: dict, rows: list[dict]) -> None:
+        log.info(
+            "epoch %d %s: loss %.4f train acc %.3f val acc %.3f val F1 %.3f (%.0fs)",
+            row["epoch"],
+            row["phase"],
+            row["train_loss"],
+            row["train_acc"],
+            row["val_acc"],
+            row["val_f1"],
+            row["seconds"],
+        )
         tmp = self.out / "log.csv.tmp"
         with tmp.open("w", newline="") as f:
             w = csv.DictWriter(f, LOG_COLUMNS)
@@ -465,69 +344,7 @@ class Trainer:
 
     def export(self, best_path: Path) -> dict:
         """Best checkpoint -> (PTQ) -> model.quads; test metrics measured on that file."""
-        best = torch.load(best_path, weights_only=False)
-        self._restore_model(best)
-        if self.ptq_after:
-            post_training_quantize(self.model, self.cfg.quant)
-        elif deployable_bits(self.cfg) != 32:
-            # Codebook layers stay as trained; 16-bit layers trained off the fp16 grid in
-            # the last phase are rounded back onto it, so the file stores them in 2 bytes.
-            quantize_model(self.model, self.cfg.quant)
-        path = self.out / "model.quads"
-        meta = {
-            "features": {
-                "sample_rate": self.settings.sample_rate,
-                "n_mels": self.settings.n_mels,
-                "context_seconds": self.settings.context_seconds,
-            },
-            "layout": self.cfg.data.layout,
-            "bits": deployable_bits(self.cfg),
-            "strategy": self.cfg.train.strategy,
-            "pretrained": self.cfg.model.pretrained,
-            "student": self.cfg.model.student,
-            "teacher": self.cfg.model.teacher,
-            "best_epoch": best["epoch"],
-        }
-        size = save_quads(path, self.model, meta)
-        packed, _ = load_quads(path)
-        y_pred = predict_corpus(packed, self.test_set, self.settings, self.cfg.train.batch_size)
-        y_true = [u.label for u in self.test_set.utterances]
-        test = evaluate_predictions(y_true, y_pred, self.labels, self.cfg.data.layout)
-        (self.out / "test_metrics.json").write_text(json.dumps(test, indent=2))
-        log.info(
-            "test accuracy %.4f, macro-F1 %.4f; %s is %d bytes",
-            test["accuracy"],
-            test["f1"],
-            path,
-            size,
+        best = checkpoint.load(best_path)
+        return export(
+            self.model, best, self.cfg, self.settings, self.test_set, self.out, self.ptq_after
         )
-        return {
-            "strategy": self.cfg.train.strategy,
-            "init": "pretrained" if self.cfg.model.pretrained else "random",
-            "bits": meta["bits"],
-            "accuracy": test["accuracy"],
-            "f1": test["f1"],
-            "size_bytes": size,
-            "best_epoch": best["epoch"],
-            "best_val_acc": best["val_acc"],
-            "model": str(path),
-        }
-
-
-class _Step(torch.nn.Module):
-    """Student + feature alignment as one module, so DDP sees every trained parameter."""
-
-    def __init__(
-        self, model: SLUModel, align: FeatureAlignment | None, student_idx: list[int]
-    ) -> None:
-        super().__init__()
-        self.model, self.align, self.student_idx = model, align, student_idx
-
-    def forward(
-        self, mel: torch.Tensor, target: torch.Tensor | None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        feats, hidden = self.model.features(mel, output_hidden_states=target is not None)
-        logits = self.model.classify(feats)
-        if target is None or self.align is None:
-            return logits, logits.new_zeros(())
-        return logits, self.align([hidden[i] for i in self.student_idx], target)

@@ -1,0 +1,80 @@
+"""From the best checkpoint to the deployed `.quads` file, tested on the test split."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from quads.audio import FeatureSettings
+from quads.config import Config
+from quads.data.corpus import Corpus
+from quads.evaluate.metrics import evaluate_predictions
+from quads.inference import predict_corpus
+from quads.models.student import SLUModel
+from quads.quant.packing import load_quads, save_quads
+from quads.quant.surgery import drop_latents, post_training_quantize, quantize_model
+from quads.train.schedule import deployable_bits
+from quads.train.transition import restore_student
+
+log = logging.getLogger("quads")
+
+
+def export(
+    model: SLUModel,
+    best: dict,
+    cfg: Config,
+    settings: FeatureSettings,
+    test_set: Corpus,
+    out: Path,
+    ptq: bool,
+) -> dict:
+    """Best checkpoint -> (PTQ) -> `out/model.quads`; the test split is read once, on that
+    file, and its metrics written to `out/test_metrics.json`."""
+    restore_student(model, best, cfg)
+    drop_latents(model)
+    if ptq:
+        post_training_quantize(model, cfg.quant)
+    elif deployable_bits(cfg) != 32:
+        # Codebook layers stay as trained; 16-bit layers trained off the fp16 grid in the
+        # last phase are rounded back onto it, so the file stores them in 2 bytes.
+        quantize_model(model, cfg.quant)
+    path = out / "model.quads"
+    meta = {
+        "features": {
+            "sample_rate": settings.sample_rate,
+            "n_mels": settings.n_mels,
+            "context_seconds": settings.context_seconds,
+        },
+        "layout": cfg.data.layout,
+        "bits": deployable_bits(cfg),
+        "strategy": cfg.train.strategy,
+        "pretrained": cfg.model.pretrained,
+        "student": cfg.model.student,
+        "teacher": cfg.model.teacher,
+        "best_epoch": best["epoch"],
+    }
+    size = save_quads(path, model, meta)
+    packed, _ = load_quads(path)
+    y_pred = predict_corpus(packed, test_set, settings, cfg.train.batch_size)
+    y_true = [u.label for u in test_set.utterances]
+    test = evaluate_predictions(y_true, y_pred, model.labels, cfg.data.layout)
+    (out / "test_metrics.json").write_text(json.dumps(test, indent=2))
+    log.info(
+        "test accuracy %.4f, macro-F1 %.4f; %s is %d bytes",
+        test["accuracy"],
+        test["f1"],
+        path,
+        size,
+    )
+    return {
+        "strategy": cfg.train.strategy,
+        "init": "pretrained" if cfg.model.pretrained else "random",
+        "bits": meta["bits"],
+        "accuracy": test["accuracy"],
+        "f1": test["f1"],
+        "size_bytes": size,
+        "best_epoch": best["epoch"],
+        "best_val_acc": best["val_acc"],
+        "model": str(path),
+    }

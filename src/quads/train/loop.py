@@ -1,0 +1,166 @@
+"""One epoch of training, and the optimizer that carries across phases.
+
+Parameters are grouped by what they are: centroids (train.centroid_lr, no decay), the intent
+head, pooling and alignment projections (train.head_lr), other matrices, latent weights
+included (train.lr with weight decay), and vectors: biases, LayerNorms (train.lr, no decay).
+A phase transition swaps layers, so each phase builds its optimizer anew, but Adam's moments
+carry over by parameter name (a dense weight and the latent weights it becomes are one
+parameter): only fresh centroids start from zero.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from quads.config import TrainConfig
+from quads.models.student import SLUModel
+from quads.train.losses import FeatureAlignment, quads_loss
+from quads.train.schedule import Phase
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (NaN loss, divergence); the last good checkpoint is kept."""
+
+
+def _canonical(name: str) -> str:
+    """One name for a weight, whether it is a dense layer's weight or latent weights."""
+    return name[: -len(".latent")] + ".weight" if name.endswith(".latent") else name
+
+
+def trained_parameters(
+    model: SLUModel, align: FeatureAlignment | None
+) -> list[tuple[str, nn.Parameter]]:
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    if align is not None:
+        named += [(f"align.{n}", p) for n, p in align.named_parameters()]
+    return named
+
+
+def make_optimizer(
+    named: list[tuple[str, nn.Parameter]], t: TrainConfig, previous: dict | None = None
+) -> torch.optim.AdamW:
+    """AdamW over `named` parameters in their groups; `previous` (from `named_state`) gives
+    the moments of parameters that were trained before under the same name."""
+    groups: dict[str, list] = {"centroids": [], "decay": [], "no_decay": [], "head": []}
+    for name, p in named:
+        if name.endswith("centroids"):
+            groups["centroids"].append(p)
+        elif name.startswith(("head", "pool", "align")):
+            groups["head"].append(p)
+        elif p.ndim >= 2:
+            groups["decay"].append(p)
+        else:
+            groups["no_decay"].append(p)
+    settings = {
+        "centroids": (t.centroid_lr, 0.0),
+        "decay": (t.lr, t.weight_decay),
+        "no_decay": (t.lr, 0.0),
+        "head": (t.head_lr, 0.0),
+    }
+    opt = torch.optim.AdamW(
+        [
+            {
+                "params": ps,
+                "lr": settings[g][0],
+                "base_lr": settings[g][0],
+                "weight_decay": settings[g][1],
+            }
+            for g, ps in groups.items()
+            if ps
+        ]
+    )
+    for name, p in named:
+        state = (previous or {}).get(_canonical(name))
+        if state is not None and not name.endswith("centroids"):
+            if state["exp_avg"].shape == p.shape:
+                opt.state[p] = {k: v.clone().to(p.device) for k, v in state.items()}
+    return opt
+
+
+def named_state(opt: torch.optim.Optimizer, named: list[tuple[str, nn.Parameter]]) -> dict:
+    """{canonical parameter name: its Adam state} of an optimizer."""
+    return {_canonical(n): opt.state[p] for n, p in named if p in opt.state}
+
+
+def set_lr(opt: torch.optim.Optimizer, factor: float) -> None:
+    for g in opt.param_groups:
+        g["lr"] = g["base_lr"] * factor
+
+
+class Step(nn.Module):
+    """Student + feature alignment as one module, so DDP sees every trained parameter."""
+
+    def __init__(
+        self, model: SLUModel, align: FeatureAlignment | None, student_idx: list[int]
+    ) -> None:
+        super().__init__()
+        self.model, self.align, self.student_idx = model, align, student_idx
+
+    def forward(
+        self, mel: torch.Tensor, target: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        feats, mask, hidden = self.model.features(mel, output_hidden_states=target is not None)
+        logits = self.model.classify(feats, mask)
+        if target is None or self.align is None:
+            return logits, logits.new_zeros(())
+        return logits, self.align([hidden[i] for i in self.student_idx], target, mask)
+
+
+@dataclass
+class EpochContext:
+    """What an epoch needs besides the model: teacher targets, devices, knobs."""
+
+    targets: np.ndarray | None  # teacher features per training utterance
+    device: torch.device
+    amp: bool  # bf16 autocast
+    train: TrainConfig
+    progress: bool
+
+
+def train_epoch(
+    step: nn.Module,
+    loader: DataLoader,
+    opt: torch.optim.Optimizer,
+    phase: Phase,
+    lr_factor: Callable[[int, int], float],
+    ctx: EpochContext,
+    desc: str,
+) -> dict:
+    """One pass over the training split; returns mean loss and accuracy.
+
+    `lr_factor(i, n)` scales the learning rates at step i of n (the warm-up)."""
+    t = ctx.train
+    # gamma selects the loss: 1 = L_dis (the teacher), 0 = CE only.
+    gamma = 1.0 if phase.distils else 0.0
+    step.train()
+    total, correct, loss_sum = 0, 0, 0.0
+    bar = tqdm(loader, desc=desc, disable=not ctx.progress, leave=False, unit="batch")
+    for i, (mel, y, idx) in enumerate(bar):
+        set_lr(opt, lr_factor(i, len(bar)))
+        mel, y, target = mel.to(ctx.device), y.to(ctx.device), None
+        if phase.distils:
+            target = torch.from_numpy(np.asarray(ctx.targets[idx.numpy()], np.float32))
+            target = target.to(ctx.device)
+        with torch.autocast(ctx.device.type, torch.bfloat16, enabled=ctx.amp):
+            logits, align = step(mel, target)
+        logits, align = logits.float(), align.float()
+        loss = quads_loss(logits, y, align if phase.distils else None, t.alpha, gamma)
+        if not torch.isfinite(loss):
+            raise TrainingError(f"loss became {loss.item()} in {desc}")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(step.parameters(), t.grad_clip)
+        opt.step()
+        n = y.numel()
+        total += n
+        correct += int((logits.argmax(-1) == y).sum())
+        loss_sum += loss.item() * n
+        bar.set_postfix(loss=f"{loss_sum / total:.3f}", acc=f"{correct / total:.3f}")
+    return {"train_loss": loss_sum / max(total, 1), "train_acc": correct / max(total, 1)}
