@@ -22,45 +22,47 @@ from pathlib import Path
 from quads.config import load_config
 from quads.data.synth import build_corpus
 from quads.report import write_report
-from quads.train.baselines import PTQ_SOURCE, compare
+from quads.train.baselines import PTQ_SOURCE, Job, compare
 
-# Most telling rows first: QUADS 4-bit against sequential distill-then-quantize and PTQ
-# (PTQ rows are nearly free: they cluster their full-precision row once).
+# Most telling rows first: QUADS against sequential distill-then-quantize and PTQ (PTQ rows
+# are nearly free: they cluster their full-precision row once), then the MCT ablations.
 JOBS = [
-    ("quads", True, 4),
-    ("distill", True, 32),
-    ("distill_ptq", True, 4),
-    ("distill_ptq", True, 2),
-    ("finetune", True, 32),
-    ("ptq", True, 4),
-    ("ptq", True, 2),
-    ("quads", True, 2),
-    ("quads", True, 32),
-    ("qat", True, 4),
-    ("distill_qat", True, 4),
-    ("quads", False, 4),
-    ("quads", True, 8),
-    ("quads", True, 16),
-    ("qat", True, 2),
-    ("distill_qat", True, 2),
+    Job("quads", True, 4),
+    Job("distill", True, 32),
+    Job("distill_ptq", True, 4),
+    Job("distill_ptq", True, 2),
+    Job("quads", True, 2),
+    Job("quads", True, 4, "restart_quantized"),
+    Job("quads", True, 4, "no_quant_teacher"),
+    Job("quads", True, 3),
+    Job("distill_ptq", True, 3),
+    Job("finetune", True, 32),
+    Job("ptq", True, 4),
+    Job("ptq", True, 2),
+    Job("quads", True, 32),
+    Job("distill_qat", True, 4),
+    Job("qat", True, 4),
+    Job("quads", False, 4),
+    Job("quads", True, 8),
+    Job("quads", True, 16),
+    Job("qat", True, 2),
+    Job("distill_qat", True, 2),
 ]
-
-
 # The synthetic corpus each table trains and tests on (`quads synth --preset`).
 CORPUS = {"fsc": "medium", "slurp": "small"}
 
 
-def shard(jobs: list[tuple[str, bool, int]], k: int, n: int) -> list[tuple[str, bool, int]]:
+def shard(jobs: list[Job], k: int, n: int) -> list[Job]:
     """The K-th of N parts; a PTQ row goes with the full-precision run it reuses."""
-    runs: list[tuple] = []
+    runs: list[Job] = []
     mine = []
-    for strategy, pretrained, bits in jobs:
-        source = PTQ_SOURCE.get(strategy)
-        run = (source, pretrained, 32) if source else (strategy, pretrained, bits)
+    for job in jobs:
+        source = PTQ_SOURCE.get(job.strategy)
+        run = Job(source, job.pretrained, 32, job.variant) if source else job
         if run not in runs:
             runs.append(run)
         if runs.index(run) % n == k:
-            mine.append((strategy, pretrained, bits))
+            mine.append(job)
     return mine
 
 

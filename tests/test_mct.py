@@ -380,7 +380,7 @@ def test_compare_writes_the_table_the_report_reads(whispers, fsc_tiny, tmp_path)
     cfg = tiny_config(whispers, fsc_tiny, tmp_path)
     out = tmp_path / "table"
     jobs = paper_jobs([3], [3], baselines=[("ptq", True)])
-    assert jobs == [("quads", True, 3), ("ptq", True, 3)]
+    assert jobs == [("quads", True, 3, ""), ("ptq", True, 3, "")]
     results = compare(cfg, out, jobs, progress=False)
     names = [r["name"] for r in results["rows"]]
     assert names == ["quads-3bit", "ptq-3bit"]
@@ -420,6 +420,6 @@ def test_benchmark_shards_split_the_rows_without_sharing_a_training():
     parts = [tables.shard(tables.JOBS, k, 3) for k in range(3)]
     assert sorted(sum(parts, [])) == sorted(tables.JOBS) and all(parts)
     for part in parts:  # a PTQ row trains nothing: it needs its full-precision run beside it
-        strategies = {s for s, _, _ in part}
+        strategies = {job.strategy for job in part}
         assert ("ptq" not in strategies) or "finetune" in strategies
         assert ("distill_ptq" not in strategies) or "distill" in strategies

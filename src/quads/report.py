@@ -17,7 +17,9 @@ Input 1: run_dir/results.json, written by the training code in exactly this shap
          "size_bytes": 3650000,            # optional int or null: packed model file
          "gmacs": 1.9,                     # optional float or null: at the student's context
          "gmacs_30s": 18.5,                # optional float or null: at a 30 s input
-         "run": "quads-4bit"}              # optional str or null: the log folder below
+         "run": "quads-4bit",              # optional str or null: the log folder below
+         "variant": "",                    # optional: an ablation variant (main table only)
+         "best_val_acc": 0.96}             # optional: validation accuracy of the shipped epoch
       ],
       "reference": [ ...same row shape... ]   # optional: the paper's rows, shown apart
     }
@@ -25,7 +27,7 @@ Input 1: run_dir/results.json, written by the training code in exactly this shap
 Input 2 (optional, per row): run_dir/<row.run>/log.csv with header
 `epoch,iteration,phase,train_loss,train_acc,val_acc,val_f1,lr,seconds`: one line per epoch;
 `epoch` counts epochs across all phases (1, 2, ...), `iteration` is the MCT iteration,
-`phase` is distill | quantize | finetune, accuracies are fractions, an empty cell = not measured.
+`phase` is distill | quantize | finetune | qat, accuracies are fractions, an empty cell = not measured.
 
 Output: report.md with the main table (method x bits: accuracy %, F1 %, size MB, GMACs), the
 init x strategy ablation table, the paper's rows if given, and PNG plots next to it:
@@ -46,8 +48,13 @@ from matplotlib.ticker import NullFormatter
 
 STRATEGIES = ("finetune", "distill", "ptq", "qat", "distill_ptq", "distill_qat", "quads")
 INITS = ("pretrained", "random")
-PHASES = ("distill", "quantize", "finetune")
-PHASE_COLOURS = {"distill": "tab:blue", "quantize": "tab:orange", "finetune": "tab:green"}
+PHASES = ("distill", "quantize", "finetune", "qat")
+PHASE_COLOURS = {
+    "distill": "tab:blue",
+    "quantize": "tab:orange",
+    "finetune": "tab:green",
+    "qat": "tab:red",
+}
 TOP_KEYS = ("dataset", "layout", "rows")
 ROW_KEYS = ("name", "strategy", "init", "bits", "accuracy", "f1")
 LOG_COLUMNS = (
@@ -154,8 +161,8 @@ def _markdown(header: list[str], body: list[list[str]]) -> str:
 
 def main_table(rows: list[dict]) -> str:
     """Paper-style table: one line per row (method x bits)."""
-    header = ["Method", "Strategy", "Init", "Bits", "Acc %", "F1 %", "Size MB", "GMACs"]
-    header.append("GMACs (30 s)")
+    header = ["Method", "Strategy", "Init", "Bits", "Acc %", "F1 %", "Val acc %", "Size MB"]
+    header += ["GMACs", "GMACs (30 s)"]
     body = [
         [
             r["name"],
@@ -164,6 +171,7 @@ def main_table(rows: list[dict]) -> str:
             str(r["bits"]),
             _pct(r["accuracy"]),
             _pct(r["f1"]),
+            _pct(r.get("best_val_acc")),
             _mb(r.get("size_bytes")),
             _num(r.get("gmacs")),
             _num(r.get("gmacs_30s"), 1),
@@ -327,7 +335,8 @@ def write_report(run_dir: Path) -> Path:
     md += ["## Main results", ""]
     md += [main_table(rows) if rows else "No result rows.", ""]
     md += ["## Ablation: initialisation x strategy", ""]
-    md += [ablation_table(rows) if rows else "No result rows.", ""]
+    plain = [r for r in rows if not r.get("variant")]  # ablation variants: main table only
+    md += [ablation_table(plain) if plain else "No result rows.", ""]
     if reference:
         md += ["## Paper reference", ""]
         md += ["The paper's numbers on the real corpora, for comparison.", ""]
@@ -339,7 +348,7 @@ def write_report(run_dir: Path) -> Path:
         ("accuracy_vs_bits.png", "Accuracy vs bits", plot_accuracy_vs_bits, "accuracies"),
     ]
     for filename, title, plot, needs in plots:
-        if plot(rows, run_dir / filename):
+        if plot(plain, run_dir / filename):
             md += [f"![{title}]({filename})", ""]
         else:
             notes.append(f"{title}: skipped, no rows with {needs} and accuracies.")

@@ -14,6 +14,7 @@ import json
 import logging
 import shutil
 from pathlib import Path
+from typing import NamedTuple
 
 from quads.config import Config
 from quads.evaluate.cost import whisper_encoder_gmacs
@@ -37,36 +38,52 @@ FULL_PRECISION = ("finetune", "distill")
 PTQ_SOURCE = {"ptq": "finetune", "distill_ptq": "distill"}
 
 
-def row_name(strategy: str, pretrained: bool, bits: int) -> str:
+# Ablation variants of a row: a name suffix -> the settings it changes.
+VARIANTS: dict[str, dict[str, object]] = {
+    "": {},
+    "restart_quantized": {"restart": "quantized"},  # distil from centroids[codes], no latent
+    "no_quant_teacher": {"quant_distill": False},  # gamma = 0: CE only in quantization phases
+}
+
+
+class Job(NamedTuple):
+    """One row of a table: a strategy, its initialisation, bits and an ablation variant."""
+
+    strategy: str
+    pretrained: bool
+    bits: int
+    variant: str = ""
+
+
+def row_name(strategy: str, pretrained: bool, bits: int, variant: str = "") -> str:
     init = "" if pretrained else "-random"
-    return f"{strategy}{init}-{bits}bit" if strategy not in FULL_PRECISION else f"{strategy}{init}"
+    name = f"{strategy}{init}-{bits}bit" if strategy not in FULL_PRECISION else f"{strategy}{init}"
+    return f"{name}-{variant}" if variant else name
 
 
 def paper_jobs(
     quads_bits: list[int],
     baseline_bits: list[int],
     baselines: list[tuple[str, bool]] | None = None,
-) -> list[tuple[str, bool, int]]:
-    """(strategy, pretrained, bits) rows: QUADS at `quads_bits`, each baseline at
-    `baseline_bits` (the full-precision ones at 32 bits)."""
-    jobs = [("quads", True, b) for b in quads_bits]
+) -> list[Job]:
+    """Rows: QUADS at `quads_bits`, each baseline at `baseline_bits` (the full-precision
+    ones at 32 bits)."""
+    jobs = [Job("quads", True, b) for b in quads_bits]
     for strategy, pretrained in BASELINES if baselines is None else baselines:
         bits_list = [32] if strategy in FULL_PRECISION else baseline_bits
-        jobs += [(strategy, pretrained, b) for b in bits_list]
+        jobs += [Job(strategy, pretrained, b) for b in bits_list]
     return jobs
 
 
-def compare(
-    cfg: Config, out: Path, jobs: list[tuple[str, bool, int]], progress: bool = True
-) -> dict:
-    """Train every (strategy, pretrained, bits) row in order; write results.json after each."""
+def compare(cfg: Config, out: Path, jobs: list[Job], progress: bool = True) -> dict:
+    """Train every row in order; write results.json after each."""
     student = load_whisper(cfg.model.student).config
     gmacs = whisper_encoder_gmacs(student, cfg.audio.context_seconds)
     gmacs_30 = whisper_encoder_gmacs(student, 30.0)
     rows = []
-    for strategy, pretrained, bits in jobs:
-        name = row_name(strategy, pretrained, bits)
-        result = _run(cfg, out, strategy, pretrained, bits, progress)
+    for job in (Job(*j) for j in jobs):
+        name = row_name(*job)
+        result = _run(cfg, out, job, progress)
         rows.append(
             {
                 "name": name,
@@ -74,7 +91,9 @@ def compare(
                 "gmacs": round(gmacs, 3),
                 "gmacs_30s": round(gmacs_30, 3),
                 **{k: result[k] for k in ("strategy", "init", "bits", "accuracy", "f1")},
+                "variant": job.variant,
                 "size_bytes": result["size_bytes"],
+                "best_val_acc": result.get("best_val_acc"),
                 "train_seconds": result.get("train_seconds"),
             }
         )
@@ -82,31 +101,31 @@ def compare(
     return _write(out, cfg, rows)
 
 
-def _run_config(cfg: Config, out: Path, strategy: str, pretrained: bool, bits: int) -> Config:
+def _run_config(cfg: Config, out: Path, job: Job) -> Config:
     run_cfg = copy.deepcopy(cfg)
-    run_cfg.train.strategy = strategy
-    run_cfg.model.pretrained = pretrained
-    run_cfg.quant.bits = bits
-    run_cfg.out_dir = str(out / row_name(strategy, pretrained, bits))
+    run_cfg.train.strategy = job.strategy
+    run_cfg.model.pretrained = job.pretrained
+    run_cfg.quant.bits = job.bits
+    for key, value in VARIANTS[job.variant].items():
+        setattr(run_cfg.train, key, value)
+    run_cfg.out_dir = str(out / row_name(*job))
     return run_cfg
 
 
-def _run(
-    cfg: Config, out: Path, strategy: str, pretrained: bool, bits: int, progress: bool
-) -> dict:
+def _run(cfg: Config, out: Path, job: Job, progress: bool) -> dict:
     """Train one row, or reuse it when its run.json exists. A PTQ row quantizes the best
     checkpoint of its full-precision row instead of training the same model again."""
-    run_cfg = _run_config(cfg, out, strategy, pretrained, bits)
+    run_cfg = _run_config(cfg, out, job)
     run_dir = Path(run_cfg.out_dir)
     if (run_dir / "run.json").is_file():
         log.info("%s: done already, reusing it", run_dir.name)
         return json.loads((run_dir / "run.json").read_text())
     log.info("=== %s ===", run_dir.name)
-    if strategy not in PTQ_SOURCE:
+    if job.strategy not in PTQ_SOURCE:
         return Trainer(run_cfg, progress=progress).run(resume=True)
-    source = PTQ_SOURCE[strategy]
-    _run(cfg, out, source, pretrained, 32, progress)
-    source_dir = Path(_run_config(cfg, out, source, pretrained, 32).out_dir)
+    source = Job(PTQ_SOURCE[job.strategy], job.pretrained, 32, job.variant)
+    _run(cfg, out, source, progress)
+    source_dir = Path(_run_config(cfg, out, source).out_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     shutil.copy(source_dir / "log.csv", run_dir / "log.csv")
     result = Trainer(run_cfg, progress=progress).export(source_dir / "best.pt")
