@@ -66,7 +66,7 @@ def test_write_report_tables_and_plots(tmp_path):
     # Main table: acc %, F1 %, size in MB of 2^20 bytes, GMACs, GMACs at 30 s.
     cells = [c.strip() for c in _table_line(md, "QUADS 4-bit").split("|")[1:-1]]
     assert cells == [
-        "QUADS 4-bit", "quads", "pretrained", "4", "97.39", "96.12", "3.65", "1.90", "18.5"
+        "QUADS 4-bit", "quads", "pretrained", "4", "97.39", "96.12", "—", "3.65", "1.90", "18.5"
     ]  # fmt: skip
     random = [c.strip() for c in _table_line(md, "Fine-tune (random)").split("|")[1:-1]]
     assert random[4:] == ["50.00", "—", "—", "—", "—"]
