@@ -63,13 +63,13 @@ def test_write_report_tables_and_plots(tmp_path):
     md = out.read_text()
 
     assert "synthetic FSC" in md and "tiny.en" in md
-    # Main table: acc %, F1 %, size in MB of 2^20 bytes, GMACs, GMACs at 30 s.
+    # Main table: acc %, F1 %, val acc %, size in MB of 2^20 bytes, GMACs, GMACs at 30 s.
     cells = [c.strip() for c in _table_line(md, "QUADS 4-bit").split("|")[1:-1]]
     assert cells == [
         "QUADS 4-bit", "quads", "pretrained", "4", "97.39", "96.12", "—", "3.65", "1.90", "18.5"
     ]  # fmt: skip
     random = [c.strip() for c in _table_line(md, "Fine-tune (random)").split("|")[1:-1]]
-    assert random[4:] == ["50.00", "—", "—", "—", "—"]
+    assert random[4:] == ["50.00", "—", "—", "—", "—", "—"]
 
     # Ablation: finetune at 32 bits has both inits; quads has no random-init row.
     ablation = md[md.index("## Ablation") : md.index("## Paper reference")]
