@@ -128,15 +128,18 @@ def test_each_phase_changes_what_it_should(whispers, fsc_tiny, tmp_path):
     tr.train_epoch(quantize, tr.optimizer(quantize), 2)
     assert torch.equal(layer.codes, codes)  # codes fixed
     assert not torch.equal(layer.centroids.detach(), centroids)  # centroids trained
-    assert not torch.equal(layer.latent.detach(), latent)  # latent weights, straight-through
+    assert torch.equal(layer.latent.detach(), latent)  # frozen while the codes ignore it
     assert torch.unique(layer.weight.detach()).numel() <= 8  # forward: centroids[codes] only
 
-    # The next distillation phase continues from the latent weights, not centroids[codes].
-    trained_latent = layer.latent.detach().clone()
+    # The next distillation phase continues from the latent weights moved by their
+    # centroid's drift, not from centroids[codes].
+    drift = (layer.centroids.detach() - centroids)[codes.long()]
+    quantized = layer.weight.detach().clone()
     tr.enter(Phase("distill", 1, 2))
     dense = tr.model.get_submodule(fc1)
     assert isinstance(dense, torch.nn.Linear)
-    assert torch.equal(dense.weight.detach(), trained_latent)
+    torch.testing.assert_close(dense.weight.detach(), latent + drift)
+    assert not torch.equal(dense.weight.detach(), quantized)
 
 
 def test_restart_quantized_keeps_the_old_rule(whispers, fsc_tiny, tmp_path):
@@ -151,13 +154,14 @@ def test_restart_quantized_keeps_the_old_rule(whispers, fsc_tiny, tmp_path):
     assert torch.equal(tr.model.get_submodule("encoder.layers.0.fc1").weight, quantized)
 
 
-def test_quantization_phase_gradient_reaches_centroids_and_latent_straight_through():
+def test_qat_gradient_reaches_centroids_and_latent_straight_through():
     from quads.config import QuantConfig
     from quads.quant import quantize_model
 
     model = tiny_slu_model()
     quantize_model(model, QuantConfig(bits=2), keep_latent=True)
     layer = model.encoder.layers[0].fc1
+    layer.set_reassign(True)  # quantization-aware training: the latent weights train
     x = torch.randn(3, layer.in_features)
     y = layer(x)
     w_q = layer.centroids.detach()[layer.codes.long()]
@@ -191,17 +195,25 @@ def test_qat_reassigns_codes_as_the_latent_weights_move(whispers, fsc_tiny, tmp_
 def test_optimizer_moments_carry_across_a_phase_transition(whispers, fsc_tiny, tmp_path):
     tr = Trainer(tiny_config(whispers, fsc_tiny, tmp_path), progress=False)
     distill, quantize = tr.phases[0], tr.phases[1]
+    fc1 = "encoder.layers.0.fc1"
     tr.enter(distill)
     opt = tr.optimizer(distill)
     tr.train_epoch(distill, opt, 1)
-    dense = tr.model.get_submodule("encoder.layers.0.fc1").weight
-    moment = opt.state[dense]["exp_avg"].clone()
-    tr.moments = loop.named_state(opt, tr._named(distill))
+    dense = tr.model.get_submodule(fc1)
+    weight_moment = opt.state[dense.weight]["exp_avg"].clone()
+    bias_moment = opt.state[dense.bias]["exp_avg"].clone()
+    tr.moments.update(loop.named_state(opt, tr._named(distill)))
+
     tr.enter(quantize)
     opt = tr.optimizer(quantize)
-    layer = tr.model.get_submodule("encoder.layers.0.fc1")
-    assert torch.equal(opt.state[layer.latent]["exp_avg"], moment)  # same weight, same moments
+    layer = tr.model.get_submodule(fc1)
+    assert torch.equal(opt.state[layer.bias]["exp_avg"], bias_moment)  # same bias, same moments
     assert layer.centroids not in opt.state  # fresh centroids start afresh
+    tr.moments.update(loop.named_state(opt, tr._named(quantize)))
+
+    tr.enter(Phase("distill", 1, 2))  # the weight trains again, with its moments
+    opt = tr.optimizer(distill)
+    assert torch.equal(opt.state[tr.model.get_submodule(fc1).weight]["exp_avg"], weight_moment)
 
 
 def test_padding_changes_neither_the_pooled_vector_nor_the_loss(whispers, fsc_tiny, tmp_path):

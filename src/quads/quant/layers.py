@@ -6,11 +6,14 @@ weight's gradient into its centroid: the centroids train by gradient (MCT's quan
 phase).
 
 During training a layer may also hold `latent`, the full-precision weights it was clustered
-from. The forward value is still `centroids[codes]`; the straight-through estimator passes
-the same gradient on to `latent`, so the full-precision weights keep learning through a
-quantization phase and the next distillation phase can continue from them. With `reassign`
-(the QAT baseline) the codes follow the latent weights: each forward re-assigns every weight
-to its nearest centroid. A deployed model has no latent weights.
+from, and `anchor`, its centroids as clustered. The forward value is always
+`centroids[codes]`; a straight-through estimator passes the same gradient on to `latent`.
+With fixed codes the latent weights stay frozen (trained with Adam while the codes ignore
+them, they drift by the sign of their gradients with nothing to pull them back); what the
+quantization phase learned reaches them as centroid drift when the layer turns dense again:
+`latent + (centroids - anchor)[codes]`. With `reassign` (quantization-aware training) the
+latent weights train and the codes follow them: each forward re-assigns every weight to its
+nearest centroid. A deployed model has neither.
 """
 
 from __future__ import annotations
@@ -59,6 +62,8 @@ class CodebookLayer(nn.Module):
         self.latent = None
         if latent is not None:
             self.latent = nn.Parameter(latent.detach().clone().view(codes.shape))
+            self.latent.requires_grad_(False)  # trained only while codes follow it (QAT)
+            self.register_buffer("anchor", self.centroids.detach().clone())
 
     @property
     def weight(self) -> Tensor:
@@ -74,10 +79,26 @@ class CodebookLayer(nn.Module):
         # Straight-through estimator: the value stays centroids[codes]; dL/dlatent = dL/dW.
         return w + (self.latent - self.latent.detach())
 
+    def set_reassign(self, on: bool) -> None:
+        """QAT: the latent weights train and the codes follow them at every forward."""
+        self.reassign = on and self.latent is not None
+        if self.latent is not None:
+            self.latent.requires_grad_(self.reassign)
+
+    def dense_weight(self) -> Tensor:
+        """The full-precision weight this layer hands back: its latent weights moved by
+        their centroid's drift since clustering, or centroids[codes] without latent."""
+        if self.latent is None:
+            return self.weight.detach()
+        drift = (self.centroids - self.anchor)[self.codes.long()]
+        return (self.latent + drift).detach()
+
     def drop_latent(self) -> None:
         """Forget the full-precision weights (what a deployed model keeps)."""
         self.latent = None
         self.reassign = False
+        if "anchor" in self._buffers:
+            del self._buffers["anchor"]
 
     def extra_repr(self) -> str:
         latent = ", latent" if self.latent is not None else ""
@@ -154,10 +175,9 @@ def _single(v: int | tuple[int]) -> tuple[int]:
 
 
 def _copy_dense(src: CodebookLayer, dense: nn.Module) -> None:
-    """The dense layer's weight is the latent weights if any, else centroids[codes]."""
     dense.to(src.centroids.device, src.centroids.dtype)
     with torch.no_grad():
-        dense.weight.copy_(src.latent if src.latent is not None else src.weight)
+        dense.weight.copy_(src.dense_weight())
         if src.bias is not None:
             dense.bias.copy_(src.bias)
 

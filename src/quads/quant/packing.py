@@ -101,7 +101,7 @@ def _serialize(model: SLUModel, meta: dict) -> bytes:
         module = modules.get(owner)
         entry: dict = {"name": key, "shape": list(t.shape)}
         if isinstance(module, CodebookLayer):
-            if leaf in ("codes", "latent"):
+            if leaf in ("codes", "latent", "anchor"):
                 continue  # codes are stored with the centroids; latent weights only train
             if leaf == "centroids":
                 entry.update(

@@ -309,7 +309,7 @@ class Trainer:
                         },
                         ckpt_path,
                     )
-            self.moments = named_state(opt, self._named(phase))
+            self.moments.update(named_state(opt, self._named(phase)))
             st["phase"], st["done"] = pi + 1, 0
         if self.world > 1:
             dist.barrier()

@@ -2,9 +2,9 @@
 
 Entering a full-precision phase (distillation, fine-tuning) from a quantized model turns the
 codebook layers back into plain layers. `train.restart` says where they start:
-    "latent"     the latent full-precision weights, which kept learning straight-through
-                 during the quantization phase (nothing a distillation phase learned is lost
-                 to re-clustering);
+    "latent"     the full-precision weights the layers were clustered from, moved by their
+                 centroid's drift during the quantization phase (nothing a distillation
+                 phase learned is lost to re-clustering);
     "quantized"  centroids[codes], the quantized weights (the latent weights are dropped).
 Entering a quantization phase clusters the current weights into 2^b centroids per layer,
 k-means warm-started from the previous codebooks; with restart "latent" (and always for QAT)
@@ -50,7 +50,7 @@ def set_reassign(model: nn.Module, on: bool) -> None:
     """QAT: codes follow the latent weights at every forward pass (else they stay fixed)."""
     for m in model.modules():
         if isinstance(m, CodebookLayer):
-            m.reassign = on and m.latent is not None
+            m.set_reassign(on)
 
 
 def restore_student(model: nn.Module, saved: dict, cfg: Config) -> None:
