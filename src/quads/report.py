@@ -27,7 +27,8 @@ Input 1: run_dir/results.json, written by the training code in exactly this shap
 Input 2 (optional, per row): run_dir/<row.run>/log.csv with header
 `epoch,iteration,phase,train_loss,train_acc,val_acc,val_f1,lr,seconds`: one line per epoch;
 `epoch` counts epochs across all phases (1, 2, ...), `iteration` is the MCT iteration,
-`phase` is distill | quantize | finetune | qat, accuracies are fractions, an empty cell = not measured.
+`phase` is distill | quantize | finetune | qat, accuracies are fractions, an empty cell = not
+measured.
 
 Output: report.md with the main table (method x bits: accuracy %, F1 %, size MB, GMACs), the
 init x strategy ablation table, the paper's rows if given, and PNG plots next to it:
