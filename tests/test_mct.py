@@ -87,6 +87,9 @@ def test_every_strategy_gets_the_same_epoch_budget():
     assert kinds == ["distill", "quantize"] * 5 + ["quantize"] and not ptq
     assert [p.iteration for p in phases[:4]] == [1, 1, 2, 2]
     assert all(p.recluster for p in phases[1:-1:2]) and not phases[-1].recluster
+    cfg.train.codes = "follow"  # quantization phases as QAT: codes follow the latent weights
+    assert [p.kind for p in plan(cfg)[0]] == [PhaseKind.DISTILL, PhaseKind.QAT] * 5 + ["qat"]
+    cfg.train.codes = "fixed"
     cfg.train.strategy = "distill_ptq"
     assert plan(cfg) == ([Phase("distill", 21)], True)
     cfg.train.strategy = "qat"  # fine-tune, then quantization-aware training, no teacher

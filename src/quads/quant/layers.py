@@ -86,10 +86,13 @@ class CodebookLayer(nn.Module):
             self.latent.requires_grad_(self.reassign)
 
     def dense_weight(self) -> Tensor:
-        """The full-precision weight this layer hands back: its latent weights moved by
-        their centroid's drift since clustering, or centroids[codes] without latent."""
+        """The full-precision weight this layer hands back: its latent weights (moved by
+        their centroid's drift since clustering where the codes were fixed), or
+        centroids[codes] without latent."""
         if self.latent is None:
             return self.weight.detach()
+        if self.reassign:  # trained with feedback from the codes: they are the weights
+            return self.latent.detach()
         drift = (self.centroids - self.anchor)[self.codes.long()]
         return (self.latent + drift).detach()
 

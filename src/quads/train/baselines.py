@@ -43,6 +43,7 @@ VARIANTS: dict[str, dict[str, object]] = {
     "": {},
     "restart_quantized": {"restart": "quantized"},  # distil from centroids[codes], no latent
     "no_quant_teacher": {"quant_distill": False},  # gamma = 0: CE only in quantization phases
+    "codes_follow": {"codes": "follow"},  # quantization phases as QAT (codes follow weights)
 }
 
 

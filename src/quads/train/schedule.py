@@ -24,6 +24,7 @@ class PhaseKind(str, Enum):
 
 STRATEGIES = ("quads", "finetune", "distill", "distill_ptq", "distill_qat", "qat", "ptq")
 RESTARTS = ("latent", "quantized")  # train.restart: see train/transition.py
+CODES = ("fixed", "follow")  # train.codes in MCT's quantization phases
 
 
 @dataclass(frozen=True)
@@ -49,15 +50,18 @@ def plan(cfg: Config) -> tuple[list[Phase], bool]:
         raise ValueError(f"unknown strategy {t.strategy!r}; expected one of {STRATEGIES}")
     if t.restart not in RESTARTS:
         raise ValueError(f"train.restart: expected one of {RESTARTS}, got {t.restart!r}")
+    if t.codes not in CODES:
+        raise ValueError(f"train.codes: expected one of {CODES}, got {t.codes!r}")
     D, F, Q, QAT = PhaseKind.DISTILL, PhaseKind.FINETUNE, PhaseKind.QUANTIZE, PhaseKind.QAT
     gamma_q = t.quant_distill  # the teacher in quantization phases
     budget = t.iterations * 2 * t.epochs_per_phase + t.final_quant_epochs
     if t.strategy == "quads":
+        kind = Q if t.codes == "fixed" else QAT
         phases = []
         for it in range(1, t.iterations + 1):
             phases.append(Phase(D, t.epochs_per_phase, it))
-            phases.append(Phase(Q, t.epochs_per_phase, it, recluster=True, distils=gamma_q))
-        phases.append(Phase(Q, t.final_quant_epochs, t.iterations, distils=gamma_q))
+            phases.append(Phase(kind, t.epochs_per_phase, it, recluster=True, distils=gamma_q))
+        phases.append(Phase(kind, t.final_quant_epochs, t.iterations, distils=gamma_q))
         return [p for p in phases if p.epochs > 0], False
     half = budget // 2
     return {
