@@ -50,6 +50,20 @@ class Corpus:
         return {u.speaker for u in self.utterances}
 
 
+def read_text(path: Path) -> str:
+    """A corpus text file decoded as UTF-8 (a BOM is dropped); a CorpusError names the file,
+    the line and the byte that is not UTF-8 (e.g. a Latin-1 export)."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        byte = data[e.start : e.start + 1].hex()
+        raise CorpusError(
+            f"{path}:{line}: not UTF-8 text (byte 0x{byte}); save the file as UTF-8"
+        ) from None
+
+
 def label_space(layout: str) -> list[str]:
     """The intents of a layout, one per line of `labels/<layout>_intents.txt`."""
     check_layout(layout)
