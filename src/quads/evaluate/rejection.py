@@ -127,7 +127,7 @@ def calibrate(
         threshold = 0.0
     rejected = gate_off | (conf < threshold)
     return {
-        "threshold": round(threshold, 6),
+        "threshold": threshold,
         "score": cfg.score,
         "gate": asdict(Gate.from_config(cfg)),
         "max_accuracy_drop": cfg.max_accuracy_drop,
