@@ -165,9 +165,15 @@ class QuantConfig:
     kmeans_iters: int = 100  # 1-D k-means iterations are cheap; it stops once settled
 
     def __post_init__(self) -> None:
-        _one_of("bits", self.bits, VALID_BITS)
-        for pattern, bits in self.bits_per_module.items():
-            _one_of(f"bits_per_module[{pattern!r}]", bits, VALID_BITS)
+        for key, bits in [("bits", self.bits)] + [
+            (f"bits_per_module[{pattern!r}]", b) for pattern, b in self.bits_per_module.items()
+        ]:
+            if isinstance(bits, bool) or bits not in VALID_BITS:
+                raise _Invalid(
+                    key,
+                    f"{bits!r} is not a valid bit width; use 1..8 (a codebook of 2^b "
+                    "centroids), 16 (dense fp16) or 32 (no quantization)",
+                )
         _one_of("init", self.init, KMEANS_INITS)
         _number("kmeans_iters", self.kmeans_iters, 1)
 
