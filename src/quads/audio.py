@@ -7,13 +7,19 @@ Every clip goes through `load_audio` (mono float32 at 16 kHz, validated) and `lo
 
 Clipping policy: a decoded sample beyond [-1, 1] (only floating-point files can hold one)
 does not stop the run; the clip is scaled down to peak 1.0 with a logged warning.
+
+Bounds before work: the header of a file is checked against `AudioLimits` (sample rate,
+channels, duration) before anything is decoded, and a clip is cut to the encoder context
+before it is resampled, so the memory a file costs does not grow with what its header
+declares.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from math import gcd
 from pathlib import Path
 
@@ -22,18 +28,68 @@ import soundfile as sf
 import torch
 from scipy.signal import resample_poly
 
-from quads.config import AudioConfig
+from quads.config import TOO_LONG_POLICIES, AudioConfig
 
 logger = logging.getLogger("quads")
 
 SAMPLE_RATE = 16000  # Whisper's frontend is fixed at 16 kHz ...
 N_FFT = 400  # ... 25 ms windows ...
 HOP_LENGTH = 160  # ... every 10 ms: 100 mel frames per second.
-TOO_LONG_POLICIES = ("truncate", "error")
+FLOAT_SUBTYPES = ("FLOAT", "DOUBLE")  # the only sample formats that can hold NaN/inf
 
 
 class AudioError(ValueError):
     """An audio file or array that cannot be used; the message names the file and why."""
+
+
+@dataclass(frozen=True)
+class AudioLimits:
+    """What a file's header may declare; anything else is refused before decoding."""
+
+    max_file_seconds: float = 600.0
+    min_sample_rate: int = 4000
+    max_sample_rate: int = 384000
+    max_channels: int = 8
+
+
+@dataclass(frozen=True)
+class AudioHeader:
+    rate: int
+    frames: int
+    channels: int
+    subtype: str
+
+    @property
+    def seconds(self) -> float:
+        return self.frames / self.rate
+
+
+def read_header(path: str | Path, limits: AudioLimits = AudioLimits()) -> AudioHeader:
+    """A file's header, checked against `limits`: AudioError names the file and the problem
+    (missing, unreadable, empty, sample rate, channels or duration out of bounds)."""
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(f"{path}: audio file not found")
+    try:
+        info = sf.info(str(path))
+    except (sf.SoundFileError, RuntimeError) as e:
+        raise AudioError(f"{path}: not a readable audio file ({e})") from None
+    h = AudioHeader(int(info.samplerate), int(info.frames), int(info.channels), info.subtype)
+    if not limits.min_sample_rate <= h.rate <= limits.max_sample_rate:
+        raise AudioError(
+            f"{path}: sample rate {h.rate} Hz is outside {limits.min_sample_rate}.."
+            f"{limits.max_sample_rate} Hz"
+        )
+    if not 1 <= h.channels <= limits.max_channels:
+        raise AudioError(f"{path}: {h.channels} channels (at most {limits.max_channels})")
+    if h.frames <= 0:
+        raise AudioError(f"{path}: empty audio clip (0 samples)")
+    if h.seconds > limits.max_file_seconds:
+        raise AudioError(
+            f"{path}: clip is {h.seconds:.1f} s, longer than the {limits.max_file_seconds:g} s "
+            "a file may be (audio.max_file_seconds)"
+        )
+    return h
 
 
 def resample(audio: np.ndarray, orig_rate: int, target_rate: int) -> np.ndarray:
@@ -45,17 +101,39 @@ def resample(audio: np.ndarray, orig_rate: int, target_rate: int) -> np.ndarray:
     return out.astype(np.float32, copy=False)
 
 
-def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+@functools.lru_cache(maxsize=1_000_000)
+def scan_clip(path: str, limits: AudioLimits = AudioLimits()) -> float:
+    """The start-up check of a corpus clip -> its duration in seconds (cached per process).
+
+    Reads the header (bounds, empty clip) and decodes only files that can hold NaN or inf
+    (floating-point samples), so that a bad clip is found before training, not mid-epoch.
+    """
+    header = read_header(path, limits)
+    if header.subtype in FLOAT_SUBTYPES:
+        load_audio(path, header.rate, limits=limits)  # raises on NaN/inf
+    return header.seconds
+
+
+def load_audio(
+    path: str | Path,
+    sample_rate: int = SAMPLE_RATE,
+    max_seconds: float | None = None,
+    limits: AudioLimits = AudioLimits(),
+) -> np.ndarray:
     """Read a wav/flac (anything libsndfile reads) as mono float32 at `sample_rate`.
 
-    Channels are averaged; another rate is resampled (logged at INFO). Raises AudioError
-    for a missing, unreadable, empty or non-finite clip.
+    The header is checked against `limits` first; only the first `max_seconds` are decoded
+    (cut before resampling). Channels are averaged; another rate is resampled (logged at
+    INFO). Raises AudioError for a missing, unreadable, empty, out-of-bounds or non-finite
+    clip.
     """
     path = Path(path)
-    if not path.is_file():
-        raise AudioError(f"{path}: audio file not found")
+    header = read_header(path, limits)
+    frames = header.frames
+    if max_seconds is not None:
+        frames = min(frames, math.ceil(max_seconds * header.rate))
     try:
-        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+        data, rate = sf.read(str(path), frames=frames, dtype="float32", always_2d=True)
     except (sf.SoundFileError, RuntimeError) as e:
         raise AudioError(f"{path}: not a readable audio file ({e})") from None
     if data.size == 0:
@@ -70,7 +148,24 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     if rate != sample_rate:
         logger.info("%s: resampled %d Hz -> %d Hz", path, rate, sample_rate)
         audio = resample(audio, rate, sample_rate)
+    if max_seconds is not None:
+        audio = audio[: math.ceil(max_seconds * sample_rate)]
     return np.ascontiguousarray(audio, dtype=np.float32)
+
+
+def check_duration(seconds: float, context_seconds: float, too_long: str, source: str) -> None:
+    """Apply the too-long policy to a clip of `seconds`: AudioError ("error") or a logged
+    warning ("truncate") when it is longer than the context."""
+    if seconds <= context_seconds + 1e-3:
+        return
+    if too_long == "error":
+        raise AudioError(
+            f"{source}: clip is {seconds:.2f} s, longer than the {context_seconds:.2f} s context "
+            "(raise audio.context_seconds or set audio.too_long=truncate)"
+        )
+    logger.warning(
+        "%s: clip is %.2f s; truncated to the %.2f s context", source, seconds, context_seconds
+    )
 
 
 def pad_or_trim(
@@ -157,6 +252,7 @@ class FeatureSettings:
     n_mels: int = 80
     context_seconds: float = 4.0
     too_long: str = "truncate"  # a clip longer than the context: "truncate" (warn) or "error"
+    limits: AudioLimits = field(default_factory=AudioLimits)  # what a file header may declare
 
     def __post_init__(self) -> None:
         if self.sample_rate != SAMPLE_RATE:
@@ -186,7 +282,28 @@ class FeatureSettings:
             n_mels=n_mels,
             context_seconds=audio_cfg.context_seconds,
             too_long=audio_cfg.too_long,
+            limits=AudioLimits(
+                audio_cfg.max_file_seconds, audio_cfg.min_sample_rate, audio_cfg.max_sample_rate
+            ),
         )
+
+
+def load_clip(
+    path: str | Path, settings: FeatureSettings, too_long: str | None = None
+) -> np.ndarray:
+    """A file -> 16 kHz mono audio of exactly settings.n_samples (zero-padded, or cut with
+    the too-long policy applied from the header, before decoding the rest)."""
+    header = read_header(path, settings.limits)
+    check_duration(
+        header.seconds, settings.context_seconds, too_long or settings.too_long, str(path)
+    )
+    audio = load_audio(path, settings.sample_rate, settings.context_seconds, settings.limits)
+    return fit(audio, settings.n_samples)
+
+
+def fit(audio: np.ndarray, n_samples: int) -> np.ndarray:
+    """Zero-pad or cut to `n_samples`, without a warning (lengths were checked already)."""
+    return np.pad(audio[:n_samples], (0, max(0, n_samples - audio.size)))
 
 
 def featurize(
@@ -204,9 +321,9 @@ def featurize(
             raise AudioError(f"<array>: expected mono audio (samples,), got {audio.shape}")
         if audio.size == 0 or not np.isfinite(audio).all():
             raise AudioError("<array>: audio is empty or holds NaN/inf samples")
+        audio = pad_or_trim(audio, settings.n_samples, too_long or settings.too_long, source=name)
     else:
-        audio, name = load_audio(source, settings.sample_rate), str(source)
-    audio = pad_or_trim(audio, settings.n_samples, too_long or settings.too_long, source=name)
+        audio = load_clip(source, settings, too_long)
     mel = log_mel(audio, settings.n_mels)
     assert mel.shape == (settings.n_mels, settings.n_frames), mel.shape
     return mel

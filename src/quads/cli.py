@@ -1,4 +1,5 @@
-"""`quads` command line: synth, train, compare, eval, predict, export, cost, report, demo."""
+"""`quads` command line: synth, train, compare, eval, predict, calibrate, export, cost, report,
+demo."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import logging
 import sys
 import time
 from pathlib import Path
+
+from quads.safe_io import printable
 
 log = logging.getLogger("quads")
 
@@ -58,16 +61,43 @@ def cmd_compare(args: argparse.Namespace) -> None:
 
 def cmd_eval(args: argparse.Namespace) -> None:
     from quads.data.corpus import read_corpus
+    from quads.data.dataset import label_indices
     from quads.evaluate.metrics import evaluate_predictions, format_table
-    from quads.inference import load_model, predict_corpus
+    from quads.evaluate.rejection import NO_SPEECH
+    from quads.inference import classify_files, load_model
+    from quads.safe_io import check_output_path
 
+    if args.json:
+        check_output_path(args.json)  # before the evaluation, not after
     loaded = load_model(args.model)
     layout = args.layout or loaded.meta.get("layout", "fsc")
     corpus = read_corpus(args.data, layout, args.split, args.skip_bad_rows)
+    label_indices(corpus.utterances, loaded.labels)  # every label must be one of the model's
     t0 = time.time()
-    y_pred = predict_corpus(loaded.model, corpus, loaded.settings, args.batch_size)
+    paths = [u.path for u in corpus.utterances]
+    preds = list(classify_files(loaded, paths, 1, args.batch_size, reject=not args.no_reject))
+    for p in preds:
+        if p.error:
+            raise ValueError(p.error)
     y_true = [u.label for u in corpus.utterances]
+    # Plain metrics on the model's own top answer (a gated clip still runs the model).
+    gated = [i for i, p in enumerate(preds) if p.reason == NO_SPEECH]
+    if gated:
+        again = classify_files(loaded, [paths[i] for i in gated], 1, args.batch_size, False)
+        for i, p in zip(gated, again):
+            preds[i].top = p.top
+    y_pred = [p.top[0][0] for p in preds]
     result = evaluate_predictions(y_true, y_pred, loaded.labels, layout)
+    if not args.no_reject:
+        n = len(preds)
+        kept_right = sum(p.intent is not None and p.intent == t for p, t in zip(preds, y_true))
+        result["rejection"] = {
+            "threshold": loaded.rejection.get("threshold", 0.0),
+            "rejected": sum(p.intent is None for p in preds) / n,
+            "rejected_no_speech": len(gated) / n,
+            "rejected_low_confidence": sum(p.reason == "low confidence" for p in preds) / n,
+            "accuracy_with_rejection": kept_right / n,
+        }
     result["model"], result["bytes"] = str(args.model), Path(args.model).stat().st_size
     result["seconds"] = round(time.time() - t0, 2)
     print(format_table(result))
@@ -78,20 +108,76 @@ def cmd_eval(args: argparse.Namespace) -> None:
         print(f"wrote {args.json}")
 
 
-def cmd_predict(args: argparse.Namespace) -> None:
-    from quads.inference import load_model, predict_files
+def cmd_predict(args: argparse.Namespace) -> int:
+    from quads.inference import classify_files, load_model
+    from quads.safe_io import printable
 
     t0 = time.perf_counter()
     loaded = load_model(args.model)
     t1 = time.perf_counter()
-    results = predict_files(loaded, args.audio, args.top)
+    failed = 0
+    preds = classify_files(loaded, args.audio, args.top, args.batch_size, not args.no_reject)
+    for pred in preds:
+        failed += pred.error is not None
+        if args.jsonl:
+            print(json.dumps(_prediction_record(pred)), flush=True)
+        elif pred.error:
+            print(f"quads predict: error: {printable(pred.error)}", file=sys.stderr, flush=True)
+        else:
+            print(_prediction_line(pred, printable), flush=True)
     t2 = time.perf_counter()
-    for path, top in zip(args.audio, results):
-        print(f"{path}: " + ", ".join(f"{label} ({p:.2f})" for label, p in top))
+    n = len(args.audio)
     print(
-        f"loaded in {1000 * (t1 - t0):.0f} ms; predicted {len(args.audio)} file(s) in "
-        f"{1000 * (t2 - t1):.0f} ms"
+        f"loaded in {1000 * (t1 - t0):.0f} ms; predicted {n - failed} of {n} file(s) in "
+        f"{1000 * (t2 - t1):.0f} ms" + (f"; {failed} could not be read" if failed else ""),
+        file=sys.stderr if args.jsonl else sys.stdout,
     )
+    return 1 if failed else 0
+
+
+def _prediction_line(pred, printable) -> str:
+    top = ", ".join(f"{printable(label)} ({p:.2f})" for label, p in pred.top)
+    if pred.intent is not None:
+        return f"{printable(pred.path)}: {top}"
+    if pred.top:
+        return f"{printable(pred.path)}: unknown ({pred.reason}; best: {top})"
+    return f"{printable(pred.path)}: unknown ({pred.reason})"
+
+
+def _prediction_record(pred) -> dict:
+    """One JSON Lines record; intent is null for "unknown" and for a file in error."""
+    return {
+        "file": pred.path,
+        "intent": pred.intent,
+        "confidence": round(pred.confidence, 4),
+        "reason": pred.reason,
+        "top": [{"intent": label, "p": round(p, 4)} for label, p in pred.top],
+        "error": pred.error,
+    }
+
+
+def cmd_calibrate(args: argparse.Namespace) -> None:
+    import shutil
+
+    from quads.config import RejectionConfig
+    from quads.data.corpus import read_corpus
+    from quads.evaluate.rejection import calibrate_model
+    from quads.inference import load_model
+    from quads.quant.packing import rewrite_meta
+    from quads.safe_io import check_output_path
+
+    target = Path(args.out or args.model)
+    check_output_path(target)
+    loaded = load_model(args.model)
+    layout = args.layout or loaded.meta.get("layout", "fsc")
+    corpus = read_corpus(args.data, layout, args.split, args.skip_bad_rows)
+    cfg = RejectionConfig(max_accuracy_drop=args.max_drop)
+    entry = calibrate_model(loaded.model, loaded.settings, corpus, cfg, args.batch_size, args.split)
+    if target.resolve() != Path(args.model).resolve():
+        shutil.copyfile(args.model, target)
+    size = rewrite_meta(target, {"rejection": entry})
+    print(json.dumps(entry, indent=2))
+    print(f"wrote {target} ({size} bytes): threshold {entry['threshold']:.4f}")
 
 
 def cmd_export(args: argparse.Namespace) -> None:
@@ -181,13 +267,35 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", help="also write the result as JSON here")
     s.add_argument("--batch-size", type=int, default=16)
     s.add_argument("--skip-bad-rows", action="store_true", help="skip and count broken rows")
+    s.add_argument("--no-reject", action="store_true", help="no 'unknown' answers")
     s.set_defaults(func=cmd_eval)
 
-    s = sub.add_parser("predict", help="top intents of audio files")
+    s = sub.add_parser("predict", help="top intents of audio files ('unknown' if unsure)")
     s.add_argument("model", help=".quads file")
     s.add_argument("audio", nargs="+", help="wav or flac files")
     s.add_argument("--top", type=int, default=3)
+    s.add_argument("--batch-size", type=int, default=16, help="files per forward pass")
+    s.add_argument("--jsonl", action="store_true", help="one JSON object per file on stdout")
+    s.add_argument(
+        "--no-reject", action="store_true", help="always answer an intent (no speech gate)"
+    )
     s.set_defaults(func=cmd_predict)
+
+    s = sub.add_parser("calibrate", help="choose a model's rejection threshold on validation data")
+    s.add_argument("model", help=".quads file (rewritten unless --out)")
+    s.add_argument("data", help="corpus folder in FSC or SLURP layout")
+    s.add_argument("--split", default="valid", choices=["train", "valid", "devel", "test"])
+    s.add_argument("--layout", choices=["fsc", "slurp"], help="default: the model's layout")
+    s.add_argument(
+        "--max-drop",
+        type=float,
+        default=0.005,
+        help="share of validation clips the model gets right that may be rejected",
+    )
+    s.add_argument("--out", help="write the calibrated model here instead")
+    s.add_argument("--batch-size", type=int, default=16)
+    s.add_argument("--skip-bad-rows", action="store_true", help="skip and count broken rows")
+    s.set_defaults(func=cmd_calibrate)
 
     s = sub.add_parser("export", help="(re)write model.quads from a run's best checkpoint")
     s.add_argument("run", help="training run folder")
@@ -220,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
         datefmt="%H:%M:%S",
     )
     try:
-        args.func(args)
+        code = args.func(args)
     except KeyboardInterrupt:
         print("quads: interrupted; rerun with --resume to continue", file=sys.stderr)
         return 130
@@ -229,9 +337,9 @@ def main(argv: list[str] | None = None) -> int:
         # which file and what is wrong; show that line, not a traceback.
         if args.verbose:
             raise
-        print(f"quads {args.command}: error: {e}", file=sys.stderr)
+        print(f"quads {args.command}: error: {printable(e)}", file=sys.stderr)
         return 1
-    return 0
+    return code or 0
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ Built-in presets live in `src/quads/configs/` and are found by name (`fsc-demo`)
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -24,6 +25,55 @@ class ConfigError(ValueError):
     """A preset or override that does not fit the config schema."""
 
 
+class _Invalid(ConfigError):
+    """A value out of its range, raised by a dataclass's `__post_init__`; `_from_dict`
+    prefixes where it came from (the preset file or the --set override) and the section."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"{key}: {problem}")
+        self.key, self.problem = key, problem
+
+
+# The values a knob may take. Checked when a config is built, so a bad value stops a run
+# before any work (not after training). The training code imports these lists.
+LAYOUTS = ("fsc", "slurp")
+TOO_LONG_POLICIES = ("truncate", "error")
+POOLINGS = ("mean", "attention")
+VALID_BITS = (1, 2, 3, 4, 5, 6, 7, 8, 16, 32)
+KMEANS_INITS = ("kmeans++", "linear")
+STRATEGIES = ("quads", "finetune", "distill", "distill_ptq", "distill_qat", "qat", "ptq")
+PRECISIONS = ("auto", "bf16", "fp32")
+REJECTION_SCORES = ("max_prob",)
+
+
+def _one_of(key: str, value: Any, allowed: tuple) -> None:
+    if isinstance(value, bool) or value not in allowed:
+        raise _Invalid(key, f"expected one of {list(allowed)}, got {value!r}")
+
+
+def _number(
+    key: str, value: Any, lo: float | None = None, hi: float | None = None, lo_open: bool = False
+) -> None:
+    """`value` is a finite number in [lo, hi] (or (lo, hi] with lo_open)."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if ok and lo is not None:
+        ok = value > lo if lo_open else value >= lo
+    if ok and hi is not None:
+        ok = value <= hi
+    if not ok:
+        left = "(" if lo_open else "["
+        span = f"{left}{'-inf' if lo is None else lo}, {'inf' if hi is None else hi}]"
+        raise _Invalid(key, f"expected a finite number in {span}, got {value!r}")
+
+
+def _range(key: str, pair: tuple, lo: float | None = None, hi: float | None = None) -> None:
+    """A (low, high) pair inside [lo, hi] with low <= high."""
+    for v in pair:
+        _number(key, v, lo, hi)
+    if pair[0] > pair[1]:
+        raise _Invalid(key, f"expected (low, high) with low <= high, got {list(pair)}")
+
+
 @dataclass
 class AudioConfig:
     sample_rate: int = 16000
@@ -32,6 +82,23 @@ class AudioConfig:
     context_seconds: float = 4.0
     # A clip longer than the context: "error" refuses it, "truncate" cuts it with a warning.
     too_long: str = "truncate"
+    # Refused from the file header before any decoding: longer clips (a hostile or mistaken
+    # file would otherwise be read whole) and sample rates outside this range.
+    max_file_seconds: float = 600.0
+    min_sample_rate: int = 4000
+    max_sample_rate: int = 384000
+
+    def __post_init__(self) -> None:
+        _one_of("sample_rate", self.sample_rate, (16000,))  # Whisper's frontend
+        _number("context_seconds", self.context_seconds, 0, 30, lo_open=True)
+        if abs(self.context_seconds * 100 - round(self.context_seconds * 100)) > 1e-6:
+            raise _Invalid(
+                "context_seconds", f"must be a multiple of 0.01 s, got {self.context_seconds}"
+            )
+        _one_of("too_long", self.too_long, TOO_LONG_POLICIES)
+        _number("max_file_seconds", self.max_file_seconds, 0, None, lo_open=True)
+        _number("min_sample_rate", self.min_sample_rate, 1)
+        _number("max_sample_rate", self.max_sample_rate, self.min_sample_rate)
 
 
 @dataclass
@@ -44,6 +111,14 @@ class AugmentConfig:
     reverb_prob: float = 0.3
     gain_db: tuple[float, float] = (-6.0, 6.0)
 
+    def __post_init__(self) -> None:
+        _number("prob", self.prob, 0, 1)
+        _range("noise_snr_db", self.noise_snr_db, -20, 100)
+        _range("speed", self.speed, 0.5, 2.0)
+        _range("pitch_semitones", self.pitch_semitones, -12, 12)
+        _number("reverb_prob", self.reverb_prob, 0, 1)
+        _range("gain_db", self.gain_db, -40, 40)
+
 
 @dataclass
 class DataConfig:
@@ -52,6 +127,10 @@ class DataConfig:
     skip_bad_rows: bool = False  # count and report broken rows instead of refusing the corpus
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     num_workers: int = 0
+
+    def __post_init__(self) -> None:
+        _one_of("layout", self.layout, LAYOUTS)
+        _number("num_workers", self.num_workers, 0, 256)
 
 
 @dataclass
@@ -65,6 +144,15 @@ class ModelConfig:
     align_layers: list[tuple[int, int]] = field(default_factory=lambda: [(-1, -1)])
     align_pool: int = 4  # L1 compares features averaged over windows of this many frames
 
+    def __post_init__(self) -> None:
+        if self.student_layers is not None:
+            _number("student_layers", self.student_layers, 1, 128)
+        _one_of("pooling", self.pooling, POOLINGS)
+        for pair in self.align_layers:
+            if len(pair) != 2:
+                raise _Invalid("align_layers", f"expected [student, teacher] pairs, got {pair!r}")
+        _number("align_pool", self.align_pool, 1, 1500)
+
 
 @dataclass
 class QuantConfig:
@@ -75,6 +163,19 @@ class QuantConfig:
     quantize_head: bool = True
     init: str = "kmeans++"  # "kmeans++" or "linear"
     kmeans_iters: int = 100  # 1-D k-means iterations are cheap; it stops once settled
+
+    def __post_init__(self) -> None:
+        for key, bits in [("bits", self.bits)] + [
+            (f"bits_per_module[{pattern!r}]", b) for pattern, b in self.bits_per_module.items()
+        ]:
+            if isinstance(bits, bool) or bits not in VALID_BITS:
+                raise _Invalid(
+                    key,
+                    f"{bits!r} is not a valid bit width; use 1..8 (a codebook of 2^b "
+                    "centroids), 16 (dense fp16) or 32 (no quantization)",
+                )
+        _one_of("init", self.init, KMEANS_INITS)
+        _number("kmeans_iters", self.kmeans_iters, 1)
 
 
 @dataclass
@@ -113,6 +214,51 @@ class TrainConfig:
     # has it (a GPU with bf16, a CPU with AVX512-BF16/AMX).
     precision: str = "auto"
 
+    def __post_init__(self) -> None:
+        t = self
+        _one_of("strategy", t.strategy, STRATEGIES)
+        _number("iterations", t.iterations, 0)
+        _number("epochs_per_phase", t.epochs_per_phase, 0)
+        _number("final_quant_epochs", t.final_quant_epochs, 0)
+        if t.iterations * t.epochs_per_phase + t.final_quant_epochs == 0:
+            raise _Invalid("iterations", "the schedule has no epochs at all")
+        _number("alpha", t.alpha, 0, 1)
+        for key in ("lr", "centroid_lr", "head_lr"):
+            _number(key, getattr(t, key), 0, 10, lo_open=True)
+        _number("warmup_steps", t.warmup_steps, 0)
+        _number("weight_decay", t.weight_decay, 0)
+        _number("batch_size", t.batch_size, 1, 65536)
+        _number("grad_clip", t.grad_clip, 0, None, lo_open=True)
+        _number("seed", t.seed, 0)
+        if t.max_train_utterances is not None:
+            _number("max_train_utterances", t.max_train_utterances, 1)
+        if t.threads is not None:
+            _number("threads", t.threads, 1, 1024)
+        _one_of("precision", t.precision, PRECISIONS)
+
+
+@dataclass
+class RejectionConfig:
+    """When a model answers "unknown" ("I didn't catch that") instead of an intent.
+
+    The gate refuses clips without enough speech-like sound (silence, a click, white noise);
+    the confidence threshold is chosen on the validation split so that in-domain accuracy
+    drops by at most `max_accuracy_drop`, and is stored in the .quads file."""
+
+    enabled: bool = True
+    min_speech_seconds: float = 0.15  # speech-like frames a clip needs to pass the gate
+    energy_floor_db: float = -50.0  # frames quieter than this (dBFS) are silence
+    max_flatness: float = 0.35  # frames flatter than this (spectral flatness) are noise
+    score: str = "max_prob"  # the confidence compared with the threshold
+    max_accuracy_drop: float = 0.005  # on validation: correct answers the threshold may reject
+
+    def __post_init__(self) -> None:
+        _number("min_speech_seconds", self.min_speech_seconds, 0, 30)
+        _number("energy_floor_db", self.energy_floor_db, -120, 0)
+        _number("max_flatness", self.max_flatness, 0, 1)
+        _one_of("score", self.score, REJECTION_SCORES)
+        _number("max_accuracy_drop", self.max_accuracy_drop, 0, 1)
+
 
 @dataclass
 class Config:
@@ -121,7 +267,12 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     quant: QuantConfig = field(default_factory=QuantConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    rejection: RejectionConfig = field(default_factory=RejectionConfig)
     out_dir: str = "runs/quads"
+
+    def __post_init__(self) -> None:
+        if not self.out_dir:
+            raise _Invalid("out_dir", "must not be empty")
 
 
 def _convert(tp: Any, value: Any, where: str) -> Any:
@@ -169,7 +320,10 @@ def _from_dict(cls: type, data: dict, where: str) -> Any:
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}; known: {sorted(names)}")
     kwargs = {k: _convert(hints[k], v, f"{where}.{k}") for k, v in data.items()}
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except _Invalid as e:
+        raise ConfigError(f"{where}.{e.key}: {e.problem}") from None
 
 
 def resolve_preset(name_or_path: str) -> Path:
@@ -187,7 +341,10 @@ def resolve_preset(name_or_path: str) -> Path:
 
 
 def load_config(name_or_path: str | None = None, overrides: list[str] | None = None) -> Config:
-    """Load a preset (or the defaults) and apply `section.key=value` overrides."""
+    """Load a preset (or the defaults) and apply `section.key=value` overrides.
+
+    Every value is checked here, before any work: an error names the preset file, or the
+    `--set` override that brought the bad key or value."""
     data: dict = {}
     where = "defaults"
     if name_or_path:
@@ -199,16 +356,25 @@ def load_config(name_or_path: str | None = None, overrides: list[str] | None = N
             raise ConfigError(f"{path}: not valid YAML: {e}") from None
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: top level must be a mapping")
+    cfg = _from_dict(Config, data, where)
     for item in overrides or []:
         key, sep, raw = item.partition("=")
-        if not sep:
+        if not sep or not key:
             raise ConfigError(f"override {item!r}: expected section.key=value")
         node = data
         *parents, leaf = key.split(".")
         for p in parents:
-            node = node.setdefault(p, {})
-        node[leaf] = yaml.safe_load(raw)
-    return _from_dict(Config, data, where)
+            child = node.setdefault(p, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"override {item!r}: {p} is not a section")
+            node = child
+        try:
+            node[leaf] = yaml.safe_load(raw)
+        except yaml.YAMLError as e:
+            raise ConfigError(f"override {item!r}: not a valid value ({e})") from None
+        # Blame this override, not the preset, for what it brings.
+        cfg = _from_dict(Config, data, f"override {item!r}: Config")
+    return cfg
 
 
 def to_dict(cfg: Any) -> dict:

@@ -1,9 +1,10 @@
 """One interface over the corpus layouts: `read_corpus(root, layout, split) -> Corpus`.
 
 A corpus is a list of `Utterance`s plus its label space. A broken row (missing field,
-unknown label, missing audio, duplicate id, bad JSON) is a `CorpusError` naming the file
-and line; with `skip_bad_rows=True` it is skipped instead, counted in `Corpus.skipped`
-and summarised in a logged warning. A missing or empty split is always an error.
+unknown label, missing audio, an empty, NaN or out-of-bounds clip, duplicate id, bad JSON)
+is a `CorpusError` naming the file and line; with `skip_bad_rows=True` it is skipped
+instead, counted in `Corpus.skipped` and summarised in a logged warning.
+A missing or empty split is always an error.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from quads.audio import AudioError, scan_clip
 
 logger = logging.getLogger("quads")
 
@@ -45,6 +48,20 @@ class Corpus:
     @property
     def speakers(self) -> set[str]:
         return {u.speaker for u in self.utterances}
+
+
+def read_text(path: Path) -> str:
+    """A corpus text file decoded as UTF-8 (a BOM is dropped); a CorpusError names the file,
+    the line and the byte that is not UTF-8 (e.g. a Latin-1 export)."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        byte = data[e.start : e.start + 1].hex()
+        raise CorpusError(
+            f"{path}:{line}: not UTF-8 text (byte 0x{byte}); save the file as UTF-8"
+        ) from None
 
 
 def label_space(layout: str) -> list[str]:
@@ -90,6 +107,10 @@ class RowChecker:
             return self.bad(file, line, f"unknown label {utt.label!r}")
         if not utt.path.is_file():
             return self.bad(file, line, f"audio file not found: {utt.path}")
+        try:  # found here, before training, not mid-epoch
+            scan_clip(str(utt.path))
+        except AudioError as e:
+            return self.bad(file, line, f"bad audio: {e}")
         if utt.id in self._ids:
             first = "{}:{}".format(*self._ids[utt.id])
             return self.bad(file, line, f"duplicate utterance id {utt.id!r} (first at {first})")

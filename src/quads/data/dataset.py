@@ -1,6 +1,8 @@
 """`SpeechDataset`: utterances -> (log-mel (n_mels, n_frames), label index, item index).
 
-Clip lengths are checked once, up front, from the file headers: with too_long="error" a
+Clips are checked when the corpus is read (`audio.scan_clip`: header bounds, empty or
+NaN clips), so a bad clip stops the run (or is skipped with data.skip_bad_rows) before
+training. Clip lengths are checked once, up front, from the file headers: with too_long="error" a
 clip longer than the context stops the run before training starts; with "truncate" one
 warning summarises the clips that will be cut. Items then only load, augment and
 featurize.
@@ -13,17 +15,22 @@ of a non-augmented dataset in memory (n_mels x n_frames x 4 bytes a clip: 128 KB
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 import torch
 from torch.utils.data import Dataset, get_worker_info
 
-from quads.audio import AudioError, FeatureSettings, load_audio, log_mel, pad_or_trim
+from quads.audio import (
+    AudioError,
+    FeatureSettings,
+    check_duration,
+    fit,
+    load_audio,
+    log_mel,
+    scan_clip,
+)
 from quads.data.augment import Augmenter
 from quads.data.corpus import CorpusError, Utterance
 
@@ -44,15 +51,9 @@ def label_indices(utterances: Sequence[Utterance], labels: Sequence[str]) -> lis
     return out
 
 
-@functools.cache
 def clip_seconds(path: str) -> float:
     """A clip's duration from its header (cached: datasets are rebuilt every epoch)."""
-    if not Path(path).is_file():
-        raise AudioError(f"{path}: audio file not found")
-    try:
-        return sf.info(path).duration
-    except (sf.SoundFileError, RuntimeError) as e:
-        raise AudioError(f"{path}: not a readable audio file ({e})") from None
+    return scan_clip(path)
 
 
 _reported: set[str] = set()
@@ -79,11 +80,6 @@ def check_lengths(utterances: Sequence[Utterance], settings: FeatureSettings) ->
             _reported.add(what)
             logger.warning("%s; they are truncated", what)
     return len(too_long)
-
-
-def fit(audio: np.ndarray, n_samples: int) -> np.ndarray:
-    """Zero-pad or cut to `n_samples`, without a warning (lengths were checked already)."""
-    return np.pad(audio[:n_samples], (0, max(0, n_samples - audio.size)))
 
 
 class SpeechDataset(Dataset):
@@ -125,9 +121,9 @@ class SpeechDataset(Dataset):
         if self._cache is not None and index in self._cache:
             return self._cache[index], self.targets[index], index
         u, s = self.utterances[index], self.settings
-        audio = load_audio(u.path, s.sample_rate)
         if not self.checked:  # warns (or raises) per clip
-            audio = pad_or_trim(audio, s.n_samples, s.too_long, source=u.path)
+            check_duration(clip_seconds(str(u.path)), s.context_seconds, s.too_long, str(u.path))
+        audio = load_audio(u.path, s.sample_rate, s.context_seconds, s.limits)
         audio = audio[: s.n_samples]
         if self.augment is not None:
             audio = self._augment(audio)

@@ -10,9 +10,17 @@ The label is "action|object|location" (e.g. "activate|lights|kitchen").
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
-from quads.data.corpus import Corpus, CorpusError, RowChecker, Utterance, label_space
+from quads.data.corpus import (
+    Corpus,
+    CorpusError,
+    RowChecker,
+    Utterance,
+    label_space,
+    read_text,
+)
 
 COLUMNS = ("path", "speakerId", "transcription", "action", "object", "location")
 
@@ -32,7 +40,7 @@ def read_fsc(root: Path, split: str, skip_bad_rows: bool = False) -> Corpus:
         raise CorpusError(f"{path}: FSC split file not found (expected {root}/data/*_data.csv)")
     labels = label_space("fsc")
     rows = RowChecker(labels, skip_bad_rows)
-    with path.open(newline="", encoding="utf-8-sig") as f:
+    with io.StringIO(read_text(path), newline="") as f:
         reader = csv.DictReader(f)
         missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
         if missing:

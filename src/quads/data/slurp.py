@@ -15,7 +15,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from quads.data.corpus import Corpus, CorpusError, RowChecker, Utterance, label_space
+from quads.data.corpus import (
+    Corpus,
+    CorpusError,
+    RowChecker,
+    Utterance,
+    label_space,
+    read_text,
+)
 
 SPLIT_FILES = {"train": "train", "valid": "devel", "test": "test"}
 KEYS = ("scenario", "action", "sentence", "recordings")
@@ -31,40 +38,39 @@ def audio_dir(root: Path, synthetic: bool = False) -> Path:
 
 
 def _read_file(path: Path, audio: Path, split: str, rows: RowChecker) -> None:
-    with path.open(encoding="utf-8") as f:
-        for line_no, text in enumerate(f, start=1):
-            if not text.strip():
+    for line_no, text in enumerate(read_text(path).split("\n"), start=1):
+        if not text.strip():
+            continue
+        try:
+            record = json.loads(text)
+        except json.JSONDecodeError as e:
+            rows.bad(path, line_no, f"not valid JSON ({e})")
+            continue
+        if not isinstance(record, dict):
+            rows.bad(path, line_no, "expected a JSON object")
+            continue
+        missing = [k for k in KEYS if k not in record]
+        if missing:
+            rows.bad(path, line_no, f"missing key(s) {missing}")
+            continue
+        recordings = record["recordings"]
+        if not isinstance(recordings, list) or not recordings:
+            rows.bad(path, line_no, "'recordings' must be a non-empty list")
+            continue
+        label = f"{record['scenario']}_{record['action']}"
+        for rec in recordings:
+            if not isinstance(rec, dict) or not rec.get("file"):
+                rows.bad(path, line_no, "a recording without a 'file'")
                 continue
-            try:
-                record = json.loads(text)
-            except json.JSONDecodeError as e:
-                rows.bad(path, line_no, f"not valid JSON ({e})")
-                continue
-            if not isinstance(record, dict):
-                rows.bad(path, line_no, "expected a JSON object")
-                continue
-            missing = [k for k in KEYS if k not in record]
-            if missing:
-                rows.bad(path, line_no, f"missing key(s) {missing}")
-                continue
-            recordings = record["recordings"]
-            if not isinstance(recordings, list) or not recordings:
-                rows.bad(path, line_no, "'recordings' must be a non-empty list")
-                continue
-            label = f"{record['scenario']}_{record['action']}"
-            for rec in recordings:
-                if not isinstance(rec, dict) or not rec.get("file"):
-                    rows.bad(path, line_no, "a recording without a 'file'")
-                    continue
-                utt = Utterance(
-                    id=Path(rec["file"]).stem,
-                    path=audio / rec["file"],
-                    label=label,
-                    speaker=str(rec.get("speaker") or "unknown"),
-                    transcript=str(record["sentence"]),
-                    split=split,
-                )
-                rows.add(path, line_no, utt)
+            utt = Utterance(
+                id=Path(rec["file"]).stem,
+                path=audio / rec["file"],
+                label=label,
+                speaker=str(rec.get("speaker") or "unknown"),
+                transcript=str(record["sentence"]),
+                split=split,
+            )
+            rows.add(path, line_no, utt)
 
 
 def read_slurp(
@@ -77,12 +83,9 @@ def read_slurp(
     labels = label_space("slurp")
     rows = RowChecker(labels, skip_bad_rows)
     files = [path]
-    try:
-        _read_file(path, audio_dir(root), split, rows)
-        synth = split_file(root, split, synthetic=True)
-        if include_synthetic and split == "train" and synth.is_file():
-            files.append(synth)
-            _read_file(synth, audio_dir(root, synthetic=True), split, rows)
-    except UnicodeDecodeError as e:
-        raise CorpusError(f"{files[-1]}: not a UTF-8 text file ({e})") from None
+    _read_file(path, audio_dir(root), split, rows)
+    synth = split_file(root, split, synthetic=True)
+    if include_synthetic and split == "train" and synth.is_file():
+        files.append(synth)
+        _read_file(synth, audio_dir(root, synthetic=True), split, rows)
     return rows.finish(files, labels)

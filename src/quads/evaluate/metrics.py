@@ -122,6 +122,13 @@ def format_table(result: dict) -> str:
     lines.append(f"macro-F1        {100 * result['f1']:6.2f} %")
     for slot, acc in result["slot_accuracy"].items():
         lines.append(f"{slot + ' acc':<15} {100 * acc:6.2f} %")
+    if "rejection" in result:
+        r = {k: v if k == "threshold" else 100 * v for k, v in result["rejection"].items()}
+        lines.append(
+            f"rejected        {r['rejected']:6.2f} % (no speech {r['rejected_no_speech']:.2f} %, "
+            f"low confidence {r['rejected_low_confidence']:.2f} %; threshold {r['threshold']:.3f})"
+        )
+        lines.append(f"acc. w/ reject. {r['accuracy_with_rejection']:6.2f} %")
     for t, p, c in most_confused(result, 3):
         lines.append(f"confused        {t} -> {p} ({c}x)")
 

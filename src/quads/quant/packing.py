@@ -21,14 +21,22 @@ Each table entry names a key of `SLUModel.state_dict()` and has a kind:
 
 So a file is params x bits / 8 for the codes plus a small overhead (codebooks, fp16 tensors,
 header, checksum); `size_breakdown` states each part in bytes.
+
+Loading trusts nothing the checksum vouches for (anyone can re-sign a file): the
+architecture is checked against `LIMITS` and every tensor's shape against the spec before
+anything is allocated; then the weights must be finite, the labels must fit the head, and
+the feature settings in the meta must be ones the weights can serve. Every error names the
+file.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import struct
+import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +52,22 @@ FORMAT_VERSION = 1
 _PREFIX = struct.Struct("<8sIQQ")  # magic, version, header_len, payload_len
 _CHECKSUM_BYTES = 32
 _SINUSOID_TOL = 1e-3  # a position table this close to the sinusoid (fp16-rounded) is regenerated
+
+# What a .quads architecture may declare (Whisper large's encoder is 1280 wide, 32 layers,
+# 20 heads, 5120 FFN, 1500 positions, 128 mel bins); anything beyond is refused unread.
+LIMITS = {
+    "d_model": 4096,
+    "encoder_layers": 64,
+    "encoder_attention_heads": 64,
+    "encoder_ffn_dim": 16384,
+    "max_source_positions": 1500,
+    "num_mel_bins": 256,
+}
+MAX_LABELS = 10_000
+MAX_LABEL_CHARS = 200
+MAX_PARAMS = 1_000_000_000
+MAX_HEADER_BYTES = 64 * 2**20
+MAX_FILE_BYTES = 4 * 2**30
 
 
 class QuadsFormatError(ValueError):
@@ -169,6 +193,8 @@ def _parse(data: bytes, where: str) -> tuple[dict, memoryview]:
     _, version, head_len, payload_len = _PREFIX.unpack_from(data)
     if version != FORMAT_VERSION:
         raise fail(f"unsupported .quads format version {version} (this reader: {FORMAT_VERSION})")
+    if head_len > MAX_HEADER_BYTES:
+        raise fail(f"header of {head_len} bytes (at most {MAX_HEADER_BYTES})")
     expected = _PREFIX.size + head_len + payload_len + _CHECKSUM_BYTES
     if len(data) < expected:
         raise fail(f"truncated file: {len(data)} bytes, its header declares {expected}")
@@ -178,8 +204,12 @@ def _parse(data: bytes, where: str) -> tuple[dict, memoryview]:
         raise fail("checksum mismatch: the file is corrupted")
     try:
         header = json.loads(data[_PREFIX.size : _PREFIX.size + head_len].decode("utf-8"))
-        if not all(k in header for k in ("spec", "meta", "tensors")):
+        if not isinstance(header, dict) or not all(
+            k in header for k in ("spec", "meta", "tensors")
+        ):
             raise ValueError("missing spec, meta or tensors")
+        if not isinstance(header["meta"], dict) or not isinstance(header["tensors"], list):
+            raise ValueError("meta must be an object and tensors a list")
     except ValueError as e:
         raise fail(f"unreadable header: {e}") from None
     start = _PREFIX.size + head_len
@@ -213,24 +243,157 @@ def _decode(entry: dict, payload: memoryview) -> Tensor:
     return torch.from_numpy(array.reshape(shape))
 
 
+def _int_field(config: dict, key: str, limit: int) -> int:
+    value = config.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= limit:
+        raise ValueError(f"spec {key} = {value!r} is outside 1..{limit}")
+    return value
+
+
+def _bad_label(label: object) -> str | None:
+    """Why `label` cannot be an intent name (None if it can)."""
+    if not isinstance(label, str) or not label.strip():
+        return "an empty or non-string label"
+    if len(label) > MAX_LABEL_CHARS:
+        return f"a label longer than {MAX_LABEL_CHARS} characters"
+    if any(unicodedata.category(c)[0] == "C" for c in label):
+        return f"label {label.encode('unicode_escape').decode()!r} holds control characters"
+    return None
+
+
+def check_spec(spec: object) -> None:
+    """Architecture limits and labels of a spec, checked before anything is allocated."""
+    if not isinstance(spec, dict) or not isinstance(spec.get("whisper_config"), dict):
+        raise ValueError("spec must be an object with a whisper_config")
+    config = spec["whisper_config"]
+    values = {key: _int_field(config, key, limit) for key, limit in LIMITS.items()}
+    if values["d_model"] % values["encoder_attention_heads"]:
+        raise ValueError("spec d_model is not a multiple of encoder_attention_heads")
+    for key in ("id2label", "label2id"):
+        if len(config.get(key) or {}) > MAX_LABELS:
+            raise ValueError(f"spec {key} has more than {MAX_LABELS} entries")
+    if "num_labels" in config:
+        _int_field(config, "num_labels", MAX_LABELS)
+    if spec.get("n_mels") != values["num_mel_bins"]:
+        raise ValueError(f"spec n_mels {spec.get('n_mels')!r} != num_mel_bins")
+    labels = spec.get("labels")
+    if not isinstance(labels, list) or not 1 <= len(labels) <= MAX_LABELS:
+        raise ValueError(f"spec labels must be a list of 1..{MAX_LABELS} intents")
+    for label in labels:
+        if (why := _bad_label(label)) is not None:
+            raise ValueError(f"spec labels: {why}")
+    if len(set(labels)) != len(labels):
+        raise ValueError("spec labels are not unique")
+
+
+def _expected_shapes(spec: dict) -> dict[str, tuple[int, ...]]:
+    """The state-dict shapes of the spec's model, built on the meta device (no memory)."""
+    with torch.device("meta"):
+        skeleton = SLUModel.from_spec(spec)
+    shapes = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
+    params = sum(math.prod(s) for s in shapes.values())
+    if params > MAX_PARAMS:
+        raise ValueError(f"the spec declares {params} parameters (at most {MAX_PARAMS})")
+    return shapes
+
+
+def _check_table(table: list, shapes: dict[str, tuple[int, ...]]) -> None:
+    """Every tensor of the spec exactly once, each at the spec's shape."""
+    names = []
+    for entry in table:
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            raise ValueError("a tensor entry without a name")
+        name, shape = entry["name"], entry.get("shape")
+        if name not in shapes:
+            raise ValueError(f"tensor {name!r} is not part of the spec's model")
+        if not isinstance(shape, list) or tuple(shape) != shapes[name]:
+            raise ValueError(f"tensor {name!r} has shape {shape}, the spec needs {shapes[name]}")
+        names.append(name)
+    missing = sorted(set(shapes) - set(names))
+    if missing or len(names) != len(set(names)):
+        raise ValueError(f"tensors missing or repeated: {missing[:3] or 'repeated names'}")
+
+
+def check_meta(meta: dict, model: SLUModel) -> None:
+    """Feature settings the weights can serve, and a usable rejection threshold."""
+    f = meta.get("features", {})
+    if not isinstance(f, dict):
+        raise ValueError("meta features must be an object")
+    if f.get("sample_rate", 16000) != 16000:
+        raise ValueError(f"meta sample_rate {f.get('sample_rate')!r}: the model needs 16000")
+    if f.get("n_mels", model.n_mels) != model.n_mels:
+        raise ValueError(f"meta n_mels {f.get('n_mels')!r} != the weights' {model.n_mels}")
+    context = f.get("context_seconds", model.context_seconds)
+    if not isinstance(context, (int, float)) or abs(context - model.context_seconds) > 1e-6:
+        raise ValueError(
+            f"meta context_seconds {context!r}: the weights serve {model.context_seconds:g} s"
+        )
+    rejection = meta.get("rejection")
+    if rejection is not None:
+        t = rejection.get("threshold") if isinstance(rejection, dict) else None
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 <= t <= 1:
+            raise ValueError(f"meta rejection threshold {t!r} is not a number in [0, 1]")
+
+
 def load_quads(path: str | os.PathLike) -> tuple[SLUModel, dict]:
     """Read a .quads file -> (SLUModel in eval mode with dense float32 weights, meta).
 
-    Raises QuadsFormatError (a ValueError naming the file) for a truncated, corrupted or
-    foreign file."""
-    header, payload = _parse(Path(path).read_bytes(), str(path))
+    Raises QuadsFormatError (a ValueError naming the file) for a truncated, corrupted,
+    foreign or inconsistent file: architecture beyond `LIMITS`, tensors that do not fit the
+    spec, non-finite weights, labels that do not fit the head, features the weights cannot
+    serve."""
+    path = Path(path)
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise QuadsFormatError(f"{path}: {size} bytes, more than a .quads file may be")
+    header, payload = _parse(path.read_bytes(), str(path))
+    try:
+        check_spec(header["spec"])
+        _check_table(header["tensors"], _expected_shapes(header["spec"]))
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:
+        raise QuadsFormatError(f"{path}: {e}") from None
     state = {}
     for entry in header["tensors"]:
         try:
-            state[entry["name"]] = _decode(entry, payload)
+            state[entry["name"]] = t = _decode(entry, payload)
         except (KeyError, TypeError, ValueError) as e:
             raise QuadsFormatError(f"{path}: bad tensor entry {entry.get('name')!r}: {e}") from None
+        if not torch.isfinite(t).all():
+            raise QuadsFormatError(f"{path}: tensor {entry['name']!r} holds NaN or inf weights")
     try:
         model = SLUModel.from_spec(header["spec"])
         model.load_state_dict(state, strict=True)
     except (KeyError, TypeError, ValueError, RuntimeError) as e:
         raise QuadsFormatError(f"{path}: tensors do not fit the model spec: {e}") from None
+    try:
+        check_meta(header["meta"], model)
+    except (TypeError, ValueError) as e:
+        raise QuadsFormatError(f"{path}: {e}") from None
     return model.eval(), header["meta"]
+
+
+def rewrite_meta(path: str | os.PathLike, update: dict) -> int:
+    """Rewrite a .quads file with `update` merged into its meta (payload untouched, checksum
+    renewed), atomically; returns the bytes on disk. The file is loaded (checked) first."""
+    path = Path(path)
+    load_quads(path)
+    data = path.read_bytes()
+    header, payload = _parse(data, str(path))
+    header["meta"] = {**header["meta"], **update}
+    try:
+        head = json.dumps(header).encode("utf-8")
+    except TypeError as e:
+        raise ValueError(f"meta must be JSON-serializable: {e}") from None
+    body = _PREFIX.pack(MAGIC, FORMAT_VERSION, len(head), len(payload)) + head + bytes(payload)
+    out = body + hashlib.sha256(body).digest()
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(out)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return len(out)
 
 
 def size_breakdown(path_or_model: str | os.PathLike | SLUModel, meta: dict | None = None) -> dict:

@@ -1,0 +1,313 @@
+"""Rejection ("I didn't catch that") and bounded memory, measured on a trained model.
+
+    python benchmarks/rejection.py [--model runs/demo/quads-4bit/model.quads]
+                                   [--data data/synth-fsc] [--work runs/rejection-bench]
+
+1. Calibrates the model's confidence threshold on the validation split (`quads calibrate`:
+   at most --max-drop of the validation clips it gets right may be rejected), in a copy.
+2. In-domain: test-split accuracy without and with rejection (rejections count as wrong).
+3. No speech: 3 s of digital silence, one sample, 10 ms of silence, and white noise at
+   -40, -20 and -10 dBFS (RMS): no intent may come back.
+4. Out-of-domain speech: commands outside the model's intents (weather, alarms, calls, ...),
+   voiced by espeak-ng speakers drawn as the corpus draws them (same levels, silences and
+   noise floor): the share answered "unknown".
+5. Peak memory (max RSS, /usr/bin/time -v) of `quads predict` on an 80 KB wav whose header
+   declares 1 Hz, and on 1,000 clips in one call.
+
+Writes benchmarks/results/rejection.{json,md}. The test split is read once, for the
+reported numbers; the threshold comes from the validation split alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from quads.config import RejectionConfig
+from quads.data.corpus import read_corpus
+from quads.data.synth import ACCENTS, VARIANTS, Clip, Speaker, synthesize
+from quads.evaluate.rejection import calibrate_model
+from quads.inference import classify_files, load_model
+from quads.quant.packing import rewrite_meta
+
+RESULTS = Path(__file__).parent / "results"
+SR = 16000
+
+# Requests no FSC intent covers (FSC: lights, lamp, music, heat, volume, language, bring
+# juice/newspaper/shoes/socks).
+OUT_OF_DOMAIN = [
+    "what's the weather like tomorrow",
+    "set an alarm for seven in the morning",
+    "call my mother",
+    "order a large pizza",
+    "what time is it",
+    "tell me a joke",
+    "read my new emails",
+    "open the garage door",
+    "lock the front door",
+    "start the dishwasher",
+    "book a table for two tonight",
+    "how far is the airport",
+    "add milk to the shopping list",
+    "send a message to john",
+    "take a picture",
+    "what is the capital of france",
+    "remind me to water the plants",
+    "show me the latest news",
+    "navigate to the nearest gas station",
+    "start a timer for ten minutes",
+    "how tall is mount everest",
+    "close the curtains",
+    "feed the cat",
+    "vacuum the living room",
+    "what's on my calendar today",
+    "translate good morning into spanish",
+    "buy more coffee",
+    "open the window",
+    "play the next episode",
+    "who won the football game",
+    "check my bank balance",
+    "find a recipe for pancakes",
+    "spell the word necessary",
+    "wake me up in twenty minutes",
+    "is it going to rain this weekend",
+    "turn the page",
+    "record a voice memo",
+    "what's the traffic like",
+    "how do you say thank you in japanese",
+    "cancel my dentist appointment",
+]
+
+
+def speakers(n: int, seed: int) -> list[Speaker]:
+    rng = random.Random(seed)
+    return [
+        Speaker(
+            rng.choice(ACCENTS),
+            rng.choice(VARIANTS),
+            rng.randint(130, 190),
+            rng.randint(30, 70),
+            rng.randint(0, 3),
+        )
+        for _ in range(n)
+    ]
+
+
+def make_ood(folder: Path, per_phrase: int, seed: int) -> list[Path]:
+    """Out-of-domain commands, each by `per_phrase` random speakers (cached on disk)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(seed)
+    paths = []
+    for i, text in enumerate(OUT_OF_DOMAIN):
+        for j, spk in enumerate(speakers(per_phrase, seed * 1000 + i)):
+            path = folder / f"ood-{i:02d}-{j}.wav"
+            paths.append(path)
+            if path.is_file():
+                continue
+            clip = Clip(
+                id=f"{i:04x}{j:04x}",
+                split="test",
+                speaker=spk,
+                text=text,
+                label="",
+                path=str(path),
+                lead=rng.uniform(0.1, 0.5),
+                tail=rng.uniform(0.1, 0.5),
+                level=rng.uniform(0.3, 0.9),
+                noise_db=rng.uniform(35, 60),
+            )
+            sf.write(str(path), synthesize(clip), SR, subtype="PCM_16")
+    return paths
+
+
+def make_no_speech(folder: Path, seed: int) -> dict[str, list[Path]]:
+    """Silence (3 s, one sample, 10 ms) and white noise at three levels, 10 clips each."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    made: dict[str, list[Path]] = {
+        "silence 3 s": [(folder / "silence-3s.wav", np.zeros(3 * SR))],
+        "one sample": [(folder / "one-sample.wav", np.zeros(1))],
+        "10 ms silence": [(folder / "silence-10ms.wav", np.zeros(SR // 100))],
+    }
+    for db in (-40, -20, -10):
+        made[f"white noise {db} dBFS"] = [
+            (folder / f"noise{db}-{k}.wav", rng.standard_normal(3 * SR) * 10 ** (db / 20))
+            for k in range(10)
+        ]
+    out = {}
+    for name, items in made.items():
+        for path, audio in items:
+            sf.write(str(path), np.clip(audio, -1, 1).astype(np.float32), SR, subtype="PCM_16")
+        out[name] = [p for p, _ in items]
+    return out
+
+
+def peak_rss_mb(argv: list[str]) -> tuple[float, int]:
+    """Max resident memory (MiB) and exit code of a command, from /usr/bin/time -v."""
+    done = subprocess.run(["/usr/bin/time", "-v", *argv], capture_output=True, text=True)
+    kb = re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr)
+    if kb is None:
+        raise RuntimeError(f"no memory figure from /usr/bin/time: {done.stderr[-500:]}")
+    return int(kb.group(1)) / 1024, done.returncode
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", default="runs/demo/quads-4bit/model.quads")
+    p.add_argument("--data", default="data/synth-fsc")
+    p.add_argument("--work", default="runs/rejection-bench")
+    p.add_argument("--max-drop", type=float, default=0.005)
+    p.add_argument("--ood-speakers", type=int, default=3, help="speakers per OOD phrase")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args()
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+
+    # 1. calibrate on validation, in a copy of the model
+    model = work / "model.quads"
+    shutil.copyfile(args.model, model)
+    loaded = load_model(model)
+    valid = read_corpus(args.data, loaded.meta.get("layout", "fsc"), "valid")
+    cfg = RejectionConfig(max_accuracy_drop=args.max_drop)
+    entry = calibrate_model(loaded.model, loaded.settings, valid, cfg)
+    rewrite_meta(model, {"rejection": entry})
+    loaded = load_model(model)
+    print(f"threshold {entry['threshold']:.4f} (validation: {entry['valid']})")
+
+    def answers(paths: list[Path], reject: bool = True) -> list:
+        return list(classify_files(loaded, paths, 1, 16, reject))
+
+    # 2. in-domain test accuracy, without and with rejection
+    test = read_corpus(args.data, loaded.meta.get("layout", "fsc"), "test")
+    paths, truth = [u.path for u in test.utterances], [u.label for u in test.utterances]
+    plain = answers(paths, reject=False)
+    guarded = answers(paths)
+    acc = float(np.mean([q.top[0][0] == t for q, t in zip(plain, truth)]))
+    acc_rej = float(np.mean([q.intent == t for q, t in zip(guarded, truth)]))
+    in_domain = {
+        "n": len(paths),
+        "accuracy": acc,
+        "accuracy_with_rejection": acc_rej,
+        "drop_points": 100 * (acc - acc_rej),
+        "rejected": float(np.mean([q.intent is None for q in guarded])),
+        "rejected_no_speech": float(np.mean([q.reason == "no speech" for q in guarded])),
+    }
+
+    # 3. no speech
+    no_speech = {}
+    for name, clips in make_no_speech(work / "no-speech", args.seed).items():
+        got = answers(clips)
+        no_speech[name] = {
+            "n": len(clips),
+            "intent_returned": sum(q.intent is not None for q in got),
+            "without_rejection_mean_confidence": float(
+                np.mean([q.confidence for q in answers(clips, reject=False)])
+            ),
+        }
+
+    # 4. out-of-domain speech
+    ood_paths = make_ood(work / "ood", args.ood_speakers, args.seed)
+    got = answers(ood_paths)
+    ood = {
+        "n": len(ood_paths),
+        "phrases": len(OUT_OF_DOMAIN),
+        "rejected": float(np.mean([q.intent is None for q in got])),
+        "rejected_no_speech": float(np.mean([q.reason == "no speech" for q in got])),
+        "rejected_low_confidence": float(np.mean([q.reason == "low confidence" for q in got])),
+        "median_confidence": float(np.median([q.confidence for q in got])),
+        "in_domain_median_confidence": float(np.median([q.confidence for q in plain])),
+    }
+
+    # 5. peak memory of `quads predict`
+    one_hz = work / "one-hz-header.wav"
+    rng = np.random.default_rng(args.seed)
+    sf.write(str(one_hz), (rng.standard_normal(40_000) * 0.1).astype(np.float32), 1, "PCM_16")
+    train = read_corpus(args.data, loaded.meta.get("layout", "fsc"), "train")
+    many = [str(u.path) for u in train.utterances[:1000]]
+    quads = [sys.executable, "-m", "quads.cli", "predict", str(model)]
+    mb_one_hz, code_one_hz = peak_rss_mb([*quads, str(one_hz)])
+    mb_many, code_many = peak_rss_mb([*quads, *many])
+    mb_load, _ = peak_rss_mb([*quads, str(paths[0])])
+    memory = {
+        "predict_one_clip_mb": round(mb_load),
+        "predict_1hz_header_wav_mb": round(mb_one_hz),
+        "predict_1hz_exit_code": code_one_hz,
+        "predict_1000_clips_mb": round(mb_many),
+        "predict_1000_clips_exit_code": code_many,
+        "clips": len(many),
+    }
+
+    result = {
+        "model": str(args.model),
+        "data": str(args.data),
+        "rejection": entry,
+        "in_domain_test": in_domain,
+        "no_speech": no_speech,
+        "out_of_domain": ood,
+        "memory": memory,
+        "seconds": round(time.time() - t0),
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "rejection.json").write_text(json.dumps(result, indent=2))
+    (RESULTS / "rejection.md").write_text(markdown(result))
+    print(markdown(result))
+
+
+def markdown(r: dict) -> str:
+    e, d, o, m = r["rejection"], r["in_domain_test"], r["out_of_domain"], r["memory"]
+    lines = [
+        "# Rejection and bounded memory",
+        "",
+        f"Model `{r['model']}`, corpus `{r['data']}` (synthetic espeak-ng speech). Threshold "
+        f"on the top probability: **{e['threshold']:.4f}**, chosen on the validation split "
+        f"({e['valid']['n']} clips) to reject at most {100 * e['max_accuracy_drop']:.1f} % of "
+        "them among those the model gets right; speech gate: "
+        f"{e['gate']['min_speech_seconds']} s of frames above {e['gate']['energy_floor_db']} "
+        f"dBFS with spectral flatness under {e['gate']['max_flatness']}.",
+        "",
+        '| input | clips | answered "unknown" |',
+        "| --- | --- | --- |",
+        f"| in-domain test speech | {d['n']} | {100 * d['rejected']:.1f} % |",
+    ]
+    for name, s in r["no_speech"].items():
+        share = 100 * (s["n"] - s["intent_returned"]) / s["n"]
+        lines.append(f"| {name} | {s['n']} | {share:.0f} % |")
+    lines += [
+        f"| out-of-domain commands ({o['phrases']} phrases) | {o['n']} | "
+        f"**{100 * o['rejected']:.1f} %** (gate {100 * o['rejected_no_speech']:.1f} %, "
+        f"threshold {100 * o['rejected_low_confidence']:.1f} %) |",
+        "",
+        f"In-domain test accuracy: {100 * d['accuracy']:.2f} % without rejection, "
+        f"{100 * d['accuracy_with_rejection']:.2f} % with it (a rejection counts as wrong): "
+        f"**{d['drop_points']:.2f} points** lower. Median top probability: "
+        f"{o['in_domain_median_confidence']:.2f} in-domain, {o['median_confidence']:.2f} "
+        "out-of-domain.",
+        "",
+        "Peak memory (max RSS) of `quads predict` (whole process, Python + torch included):",
+        "",
+        "| call | peak RSS |",
+        "| --- | --- |",
+        f"| one clip | {m['predict_one_clip_mb']} MiB |",
+        f"| an 80 KB wav whose header declares 1 Hz (refused, exit "
+        f"{m['predict_1hz_exit_code']}) | {m['predict_1hz_header_wav_mb']} MiB |",
+        f"| {m['clips']} clips in one call | {m['predict_1000_clips_mb']} MiB |",
+        "",
+        f"Measured in {r['seconds']} s by `benchmarks/rejection.py`.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
