@@ -20,6 +20,7 @@ import pytest
 import soundfile as sf
 import torch
 from helpers import tiny_slu_model
+from quads.quant.codebook import quantize_model
 
 from quads.audio import AudioError, FeatureSettings, featurize, load_audio
 from quads.cli import main
@@ -27,7 +28,6 @@ from quads.config import ConfigError, QuantConfig, RejectionConfig, load_config
 from quads.data.corpus import CorpusError, label_space, read_corpus
 from quads.evaluate.rejection import calibrate, has_speech
 from quads.inference import classify_files, load_model
-from quads.quant.codebook import quantize_model
 from quads.quant.packing import QuadsFormatError, load_quads, rewrite_meta, save_quads
 from quads.safe_io import CheckpointError, load_checkpoint, printable
 

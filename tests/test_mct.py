@@ -257,10 +257,10 @@ def test_a_crafted_pickle_in_a_run_folder_is_refused_and_never_runs(whispers, fs
         Trainer(cfg, progress=False).run(resume=True)
     assert not marker.exists()
     (out / "checkpoint.pt").write_bytes(b"")
-    with pytest.raises(checkpoint.CheckpointError, match="checkpoint.pt: the checkpoint is empty"):
+    with pytest.raises(checkpoint.CheckpointError, match="checkpoint.pt: empty checkpoint"):
         Trainer(cfg, progress=False).run(resume=True)
     (out / "checkpoint.pt").write_bytes(b"PK\x03\x04 truncated")
-    with pytest.raises(checkpoint.CheckpointError, match="checkpoint.pt: not a readable"):
+    with pytest.raises(checkpoint.CheckpointError, match="checkpoint.pt: truncated or corrupted"):
         Trainer(cfg, progress=False).run(resume=True)
 
 

@@ -10,18 +10,16 @@ from __future__ import annotations
 
 import fcntl
 import os
-import pickle
 import tempfile
-import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 
+from quads.safe_io import CheckpointError, load_checkpoint
 
-class CheckpointError(RuntimeError):
-    """A checkpoint that cannot be read safely: empty, truncated, or not ours."""
+__all__ = ["CheckpointError", "RunBusyError", "load", "run_lock", "save"]
 
 
 class RunBusyError(RuntimeError):
@@ -42,19 +40,7 @@ def save(obj: dict, path: Path) -> None:
 
 def load(path: Path) -> dict:
     """Read a checkpoint written by `save`; never executes code from the file."""
-    if path.stat().st_size == 0:
-        raise CheckpointError(f"{path}: the checkpoint is empty (0 bytes)")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()[0]
-        raise CheckpointError(
-            f"{path}: refused: it holds objects other than tensors and plain data, which are "
-            f"never loaded ({first})"
-        ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"{path}: not a readable checkpoint (truncated?): {first}") from None
+    obj = load_checkpoint(path)
     if not isinstance(obj, dict):
         raise CheckpointError(f"{path}: not a quads checkpoint")
     return obj
