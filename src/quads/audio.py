@@ -48,7 +48,7 @@ def resample(audio: np.ndarray, orig_rate: int, target_rate: int) -> np.ndarray:
 def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """Read a wav/flac (anything libsndfile reads) as mono float32 at `sample_rate`.
 
-    Channels are averaged; another rate is resampled (logged at INFO). Raises AudioError
+    Channels are averaged; another rate is resampled (logged at DEBUG). Raises AudioError
     for a missing, unreadable, empty or non-finite clip.
     """
     path = Path(path)
@@ -67,8 +67,8 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     if peak > 1.0:
         logger.warning("%s: peak %.3f exceeds full scale; scaled down to 1.0", path, peak)
         audio = audio / peak
-    if rate != sample_rate:
-        logger.info("%s: resampled %d Hz -> %d Hz", path, rate, sample_rate)
+    if rate != sample_rate:  # once per clip and epoch: summarised by data.auto.note_audio
+        logger.debug("%s: resampled %d Hz -> %d Hz", path, rate, sample_rate)
         audio = resample(audio, rate, sample_rate)
     return np.ascontiguousarray(audio, dtype=np.float32)
 

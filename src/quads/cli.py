@@ -11,29 +11,57 @@ from pathlib import Path
 
 log = logging.getLogger("quads")
 
+LAYOUTS = ["auto", "fsc", "slurp", "manifest", "folders", "hf"]
+
 
 def _config(args: argparse.Namespace):
+    """The preset with the command line's overrides, and what the data decides filled in.
+
+    `--data` without `--layout` detects the layout: a preset's layout is its own corpus's.
+    """
     from quads.config import load_config
+    from quads.data.auto import resolve_config
 
     overrides = list(args.set or [])
+    layout_set = any(o.startswith("data.layout=") for o in overrides)
     if getattr(args, "out", None):
         overrides.append(f"out_dir={args.out}")
     if getattr(args, "data", None):
         overrides.append(f"data.root={args.data}")
-    return load_config(args.config, overrides)
+        if not layout_set:
+            overrides.append("data.layout=auto")
+    if getattr(args, "layout", None):
+        overrides.append(f"data.layout={args.layout}")
+    return resolve_config(load_config(args.config, overrides))
 
 
 def cmd_synth(args: argparse.Namespace) -> None:
-    from quads.data.synth import build_corpus
+    if args.intents:
+        from quads.data.intents import build_intents_corpus
 
-    summary = build_corpus(
-        args.out,
-        layout=args.layout,
-        utterances=args.utterances,
-        preset=args.preset,
-        seed=args.seed,
-        workers=args.workers,
-    )
+        if args.layout not in (None, "manifest"):
+            raise ValueError(f"--intents builds a manifest corpus, not --layout {args.layout}")
+        summary = build_intents_corpus(
+            args.intents,
+            args.out,
+            utterances=args.utterances,
+            preset=args.preset,
+            seed=args.seed,
+            workers=args.workers,
+        )
+    else:
+        from quads.data.synth import build_corpus
+
+        if args.layout == "manifest":
+            raise ValueError("--layout manifest needs --intents FILE (the commands to voice)")
+        summary = build_corpus(
+            args.out,
+            layout=args.layout or "fsc",
+            utterances=args.utterances,
+            preset=args.preset,
+            seed=args.seed,
+            workers=args.workers,
+        )
     print(json.dumps(summary, indent=2, default=str))
 
 
@@ -57,17 +85,22 @@ def cmd_compare(args: argparse.Namespace) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
-    from quads.data.corpus import read_corpus
+    from quads.data.auto import note_audio, scan_audio
+    from quads.data.corpus import GENERIC_LAYOUTS, read_corpus
     from quads.evaluate.metrics import evaluate_predictions, format_table
     from quads.inference import load_model, predict_corpus
 
     loaded = load_model(args.model)
-    layout = args.layout or loaded.meta.get("layout", "fsc")
-    corpus = read_corpus(args.data, layout, args.split, args.skip_bad_rows)
+    # The data's layout is detected (or forced); the labels are the model's own.
+    labels = loaded.labels
+    corpus = read_corpus(args.data, args.layout, args.split, args.skip_bad_rows, labels=labels)
+    note_audio(scan_audio(corpus.utterances), f"{args.data} ({args.split})")
     t0 = time.time()
     y_pred = predict_corpus(loaded.model, corpus, loaded.settings, args.batch_size)
     y_true = [u.label for u in corpus.utterances]
-    result = evaluate_predictions(y_true, y_pred, loaded.labels, layout)
+    layout = loaded.meta.get("layout")  # slot accuracies follow the model's label kind
+    layout = None if layout in GENERIC_LAYOUTS else layout
+    result = evaluate_predictions(y_true, y_pred, labels, layout)
     result["model"], result["bytes"] = str(args.model), Path(args.model).stat().st_size
     result["seconds"] = round(time.time() - t0, 2)
     print(format_table(result))
@@ -150,13 +183,28 @@ def build_parser() -> argparse.ArgumentParser:
             metavar="KEY=VALUE",
             help="override a config value, e.g. --set train.alpha=0.3",
         )
-        sp.add_argument("--data", help="corpus folder (sets data.root)")
+        sp.add_argument("--data", help="corpus folder or manifest CSV (sets data.root)")
+        sp.add_argument(
+            "--layout",
+            choices=LAYOUTS,
+            help="corpus layout (default: the preset's; detected when --data is given)",
+        )
         sp.add_argument("--out", help="output folder (sets out_dir)")
 
-    s = sub.add_parser("synth", help="build a synthetic corpus in FSC or SLURP layout")
-    s.add_argument("--layout", choices=["fsc", "slurp"], default="fsc")
+    s = sub.add_parser(
+        "synth", help="build a synthetic corpus: FSC or SLURP layout, or your own --intents"
+    )
+    s.add_argument("--layout", choices=["fsc", "slurp", "manifest"], help="default: fsc")
+    s.add_argument(
+        "--intents", metavar="YAML", help="your commands (intents, phrasings, slot values)"
+    )
     s.add_argument("--out", required=True, help="corpus folder to write")
-    s.add_argument("--preset", choices=["tiny", "small", "medium", "full"], default="small")
+    s.add_argument(
+        "--preset",
+        choices=["tiny", "small", "medium", "full"],
+        default="small",
+        help="corpus size (--intents: 6, 40, 120 or 300 clips per intent)",
+    )
     s.add_argument("--utterances", type=int, help="number of clips (overrides the preset)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--workers", type=int, help="parallel espeak-ng processes (default: all cores)")
@@ -175,8 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("eval", help="accuracy, macro-F1, per-intent scores of a .quads model")
     s.add_argument("model", help=".quads file")
-    s.add_argument("data", help="corpus folder in FSC or SLURP layout")
-    s.add_argument("--layout", choices=["fsc", "slurp"], help="default: the model's layout")
+    s.add_argument("data", help="corpus folder (any layout) or manifest CSV")
+    s.add_argument("--layout", choices=LAYOUTS, default="auto", help="default: detected")
     s.add_argument("--split", default="test", choices=["train", "valid", "devel", "test"])
     s.add_argument("--json", help="also write the result as JSON here")
     s.add_argument("--batch-size", type=int, default=16)
