@@ -29,3 +29,29 @@ def tiny_slu_model(
     )
     labels = labels or ["a", "b", "c", "d", "e"]
     return SLUModel(WhisperEncoder(cfg), labels, pooling=pooling).eval()
+
+
+def tiny_whisper(path, d_model: int, layers: int) -> str:
+    """A random Whisper (encoder + decoder) saved in HF format at `path`: a student or
+    teacher for training tests."""
+    from transformers import WhisperForConditionalGeneration
+
+    cfg = WhisperConfig(
+        vocab_size=64,
+        num_mel_bins=80,
+        d_model=d_model,
+        encoder_layers=layers,
+        encoder_attention_heads=2,
+        encoder_ffn_dim=2 * d_model,
+        decoder_layers=1,
+        decoder_attention_heads=2,
+        decoder_ffn_dim=2 * d_model,
+        max_target_positions=16,
+        pad_token_id=0,
+        bos_token_id=1,
+        eos_token_id=1,
+        decoder_start_token_id=2,
+    )
+    torch.manual_seed(d_model)
+    WhisperForConditionalGeneration(cfg).save_pretrained(path)
+    return str(path)

@@ -80,7 +80,7 @@ def test_clipping_is_rescaled_with_warning(tmp_path, caplog):
 def test_other_rate_is_resampled(tmp_path, caplog):
     path = tmp_path / "cd.wav"
     sf.write(path, tone(1.0, freq=1000.0, sr=44100), 44100)
-    with caplog.at_level(logging.INFO, logger="quads"):
+    with caplog.at_level(logging.DEBUG, logger="quads"):
         y = load_audio(path)
     assert y.size == SR
     spectrum = np.abs(np.fft.rfft(y))

@@ -124,7 +124,7 @@ def load_audio(
 
     The header is checked against `limits` first; only the first `max_seconds` are decoded
     (cut before resampling). Channels are averaged; another rate is resampled (logged at
-    INFO). Raises AudioError for a missing, unreadable, empty, out-of-bounds or non-finite
+    DEBUG). Raises AudioError for a missing, unreadable, empty, out-of-bounds or non-finite
     clip.
     """
     path = Path(path)
@@ -145,8 +145,8 @@ def load_audio(
     if peak > 1.0:
         logger.warning("%s: peak %.3f exceeds full scale; scaled down to 1.0", path, peak)
         audio = audio / peak
-    if rate != sample_rate:
-        logger.info("%s: resampled %d Hz -> %d Hz", path, rate, sample_rate)
+    if rate != sample_rate:  # once per clip and epoch: summarised by data.auto.note_audio
+        logger.debug("%s: resampled %d Hz -> %d Hz", path, rate, sample_rate)
         audio = resample(audio, rate, sample_rate)
     if max_seconds is not None:
         audio = audio[: math.ceil(max_seconds * sample_rate)]

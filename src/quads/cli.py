@@ -14,29 +14,57 @@ from quads.safe_io import printable
 
 log = logging.getLogger("quads")
 
+LAYOUTS = ["auto", "fsc", "slurp", "manifest", "folders", "hf"]
+
 
 def _config(args: argparse.Namespace):
+    """The preset with the command line's overrides, and what the data decides filled in.
+
+    `--data` without `--layout` detects the layout: a preset's layout is its own corpus's.
+    """
     from quads.config import load_config
+    from quads.data.auto import resolve_config
 
     overrides = list(args.set or [])
+    layout_set = any(o.startswith("data.layout=") for o in overrides)
     if getattr(args, "out", None):
         overrides.append(f"out_dir={args.out}")
     if getattr(args, "data", None):
         overrides.append(f"data.root={args.data}")
-    return load_config(args.config, overrides)
+        if not layout_set:
+            overrides.append("data.layout=auto")
+    if getattr(args, "layout", None):
+        overrides.append(f"data.layout={args.layout}")
+    return resolve_config(load_config(args.config, overrides))
 
 
 def cmd_synth(args: argparse.Namespace) -> None:
-    from quads.data.synth import build_corpus
+    if args.intents:
+        from quads.data.intents import build_intents_corpus
 
-    summary = build_corpus(
-        args.out,
-        layout=args.layout,
-        utterances=args.utterances,
-        preset=args.preset,
-        seed=args.seed,
-        workers=args.workers,
-    )
+        if args.layout not in (None, "manifest"):
+            raise ValueError(f"--intents builds a manifest corpus, not --layout {args.layout}")
+        summary = build_intents_corpus(
+            args.intents,
+            args.out,
+            utterances=args.utterances,
+            preset=args.preset,
+            seed=args.seed,
+            workers=args.workers,
+        )
+    else:
+        from quads.data.synth import build_corpus
+
+        if args.layout == "manifest":
+            raise ValueError("--layout manifest needs --intents FILE (the commands to voice)")
+        summary = build_corpus(
+            args.out,
+            layout=args.layout or "fsc",
+            utterances=args.utterances,
+            preset=args.preset,
+            seed=args.seed,
+            workers=args.workers,
+        )
     print(json.dumps(summary, indent=2, default=str))
 
 
@@ -60,8 +88,8 @@ def cmd_compare(args: argparse.Namespace) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
-    from quads.data.corpus import read_corpus
-    from quads.data.dataset import label_indices
+    from quads.data.auto import note_audio, scan_audio
+    from quads.data.corpus import GENERIC_LAYOUTS, read_corpus
     from quads.evaluate.metrics import evaluate_predictions, format_table
     from quads.evaluate.rejection import NO_SPEECH
     from quads.inference import classify_files, load_model
@@ -70,9 +98,10 @@ def cmd_eval(args: argparse.Namespace) -> None:
     if args.json:
         check_output_path(args.json)  # before the evaluation, not after
     loaded = load_model(args.model)
-    layout = args.layout or loaded.meta.get("layout", "fsc")
-    corpus = read_corpus(args.data, layout, args.split, args.skip_bad_rows)
-    label_indices(corpus.utterances, loaded.labels)  # every label must be one of the model's
+    # The data's layout is detected (or forced); the labels are the model's own.
+    labels = loaded.labels
+    corpus = read_corpus(args.data, args.layout, args.split, args.skip_bad_rows, labels=labels)
+    note_audio(scan_audio(corpus.utterances), f"{args.data} ({args.split})")
     t0 = time.time()
     paths = [u.path for u in corpus.utterances]
     preds = list(classify_files(loaded, paths, 1, args.batch_size, reject=not args.no_reject))
@@ -87,7 +116,9 @@ def cmd_eval(args: argparse.Namespace) -> None:
         for i, p in zip(gated, again):
             preds[i].top = p.top
     y_pred = [p.top[0][0] for p in preds]
-    result = evaluate_predictions(y_true, y_pred, loaded.labels, layout)
+    layout = loaded.meta.get("layout")  # slot accuracies follow the model's label kind
+    layout = None if layout in GENERIC_LAYOUTS else layout
+    result = evaluate_predictions(y_true, y_pred, labels, layout)
     if not args.no_reject:
         n = len(preds)
         kept_right = sum(p.intent is not None and p.intent == t for p, t in zip(preds, y_true))
@@ -236,13 +267,28 @@ def build_parser() -> argparse.ArgumentParser:
             metavar="KEY=VALUE",
             help="override a config value, e.g. --set train.alpha=0.3",
         )
-        sp.add_argument("--data", help="corpus folder (sets data.root)")
+        sp.add_argument("--data", help="corpus folder or manifest CSV (sets data.root)")
+        sp.add_argument(
+            "--layout",
+            choices=LAYOUTS,
+            help="corpus layout (default: the preset's; detected when --data is given)",
+        )
         sp.add_argument("--out", help="output folder (sets out_dir)")
 
-    s = sub.add_parser("synth", help="build a synthetic corpus in FSC or SLURP layout")
-    s.add_argument("--layout", choices=["fsc", "slurp"], default="fsc")
+    s = sub.add_parser(
+        "synth", help="build a synthetic corpus: FSC or SLURP layout, or your own --intents"
+    )
+    s.add_argument("--layout", choices=["fsc", "slurp", "manifest"], help="default: fsc")
+    s.add_argument(
+        "--intents", metavar="YAML", help="your commands (intents, phrasings, slot values)"
+    )
     s.add_argument("--out", required=True, help="corpus folder to write")
-    s.add_argument("--preset", choices=["tiny", "small", "medium", "full"], default="small")
+    s.add_argument(
+        "--preset",
+        choices=["tiny", "small", "medium", "full"],
+        default="small",
+        help="corpus size (--intents: 6, 40, 120 or 300 clips per intent)",
+    )
     s.add_argument("--utterances", type=int, help="number of clips (overrides the preset)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--workers", type=int, help="parallel espeak-ng processes (default: all cores)")
@@ -261,8 +307,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("eval", help="accuracy, macro-F1, per-intent scores of a .quads model")
     s.add_argument("model", help=".quads file")
-    s.add_argument("data", help="corpus folder in FSC or SLURP layout")
-    s.add_argument("--layout", choices=["fsc", "slurp"], help="default: the model's layout")
+    s.add_argument("data", help="corpus folder (any layout) or manifest CSV")
+    s.add_argument("--layout", choices=LAYOUTS, default="auto", help="default: detected")
     s.add_argument("--split", default="test", choices=["train", "valid", "devel", "test"])
     s.add_argument("--json", help="also write the result as JSON here")
     s.add_argument("--batch-size", type=int, default=16)

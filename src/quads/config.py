@@ -78,8 +78,9 @@ def _range(key: str, pair: tuple, lo: float | None = None, hi: float | None = No
 class AudioConfig:
     sample_rate: int = 16000
     # Encoder audio context in seconds: commands of a few seconds need far less than
-    # Whisper's 30 s window, and cost ~10x less at 3 s.
-    context_seconds: float = 4.0
+    # Whisper's 30 s window, and cost ~10x less at 3 s. None: from the data (the longest
+    # training clip rounded up to 0.5 s, at most 30 s; quads.data.auto.resolve_config).
+    context_seconds: float | None = None
     # A clip longer than the context: "error" refuses it, "truncate" cuts it with a warning.
     too_long: str = "truncate"
     # Refused from the file header before any decoding: longer clips (a hostile or mistaken
@@ -122,7 +123,9 @@ class AugmentConfig:
 
 @dataclass
 class DataConfig:
-    layout: str = "fsc"  # "fsc" or "slurp"
+    # "fsc", "slurp", "manifest", "folders", "hf", or "auto": detected from the files
+    # (quads.data.auto.resolve_config; the command line's --data detects it)
+    layout: str = "fsc"
     root: str = "data/synth-fsc"
     skip_bad_rows: bool = False  # count and report broken rows instead of refusing the corpus
     augment: AugmentConfig = field(default_factory=AugmentConfig)

@@ -4,7 +4,7 @@ Input 1: run_dir/results.json, written by the training code in exactly this shap
 
     {
       "dataset": "synthetic FSC",          # required, free text
-      "layout": "fsc",                     # required: "fsc" | "slurp" | null
+      "layout": "fsc",                     # required: fsc, slurp, manifest, folders or null
       "teacher": "base",                   # optional, free text
       "student": "tiny.en",                # optional, free text
       "rows": [                            # required, a list (may be empty)
@@ -46,6 +46,8 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
+
+from quads.evaluate.metrics import LAYOUTS
 
 STRATEGIES = ("finetune", "distill", "ptq", "qat", "distill_ptq", "distill_qat", "quads")
 INITS = ("pretrained", "random")
@@ -107,8 +109,8 @@ def load_results(path: Path) -> dict:
     for key in TOP_KEYS:
         if key not in data:
             raise ValueError(f"{path}: missing key {key!r}")
-    if data["layout"] not in ("fsc", "slurp", None):
-        raise ValueError(f"{path}: layout must be 'fsc', 'slurp' or null, got {data['layout']!r}")
+    if data["layout"] not in LAYOUTS:
+        raise ValueError(f"{path}: layout must be one of {LAYOUTS}, got {data['layout']!r}")
     for key in ("rows", "reference"):
         rows = data.get(key) or []
         if not isinstance(rows, list):

@@ -1,5 +1,11 @@
 """One interface over the corpus layouts: `read_corpus(root, layout, split) -> Corpus`.
 
+Layouts: "fsc" and "slurp" (the real corpora's on-disk layouts, fixed label spaces from
+`labels/`), and the generic "manifest" (CSV files of path,label[,speaker,transcript]),
+"folders" (`root/[<split>/]<label>/*.wav`) and "hf" (a Hugging Face dataset saved with
+`save_to_disk`), whose label space is the sorted set of labels of the training split.
+"auto" detects the layout (`detect_layout`).
+
 A corpus is a list of `Utterance`s plus its label space. A broken row (missing field,
 unknown label, missing audio, an empty, NaN or out-of-bounds clip, duplicate id, bad JSON)
 is a `CorpusError` naming the file and line; with `skip_bad_rows=True` it is skipped
@@ -18,7 +24,8 @@ from quads.audio import AudioError, scan_clip
 logger = logging.getLogger("quads")
 
 LABEL_DIR = Path(__file__).parent / "labels"
-LAYOUTS = ("fsc", "slurp")
+LAYOUTS = ("fsc", "slurp", "manifest", "folders", "hf")
+GENERIC_LAYOUTS = ("manifest", "folders", "hf")  # labels come from the data
 SPLITS = ("train", "valid", "test")
 
 
@@ -30,7 +37,7 @@ class CorpusError(ValueError):
 class Utterance:
     id: str
     path: Path
-    label: str  # FSC: "action|object|location"; SLURP: "scenario_action"
+    label: str  # FSC: "action|object|location"; SLURP: "scenario_action"; else any text
     speaker: str
     transcript: str
     split: str  # "train", "valid" or "test"
@@ -39,7 +46,9 @@ class Utterance:
 @dataclass
 class Corpus:
     utterances: list[Utterance]
-    labels: list[str]  # the layout's whole label space, in label-file order
+    # FSC/SLURP: the layout's whole label space, in label-file order; generic layouts: the
+    # sorted labels of the training split.
+    labels: list[str]
     skipped: list[tuple[str, int, str]] = field(default_factory=list)  # (file, line, reason)
 
     def __len__(self) -> int:
@@ -67,13 +76,52 @@ def read_text(path: Path) -> str:
 def label_space(layout: str) -> list[str]:
     """The intents of a layout, one per line of `labels/<layout>_intents.txt`."""
     check_layout(layout)
+    if layout in GENERIC_LAYOUTS:
+        raise ValueError(f"the {layout} layout has no fixed labels: they come from its data")
     path = LABEL_DIR / f"{layout}_intents.txt"
     return [line.strip() for line in path.read_text().splitlines() if line.strip()]
 
 
-def check_layout(layout: str) -> None:
-    if layout not in LAYOUTS:
-        raise ValueError(f"unknown corpus layout {layout!r}; expected one of {LAYOUTS}")
+def check_layout(layout: str, auto: bool = False) -> None:
+    known = LAYOUTS + ("auto",) if auto else LAYOUTS
+    if layout not in known:
+        raise ValueError(f"unknown corpus layout {layout!r}; expected one of {known}")
+
+
+def detect_layout(root: str | Path) -> str:
+    """The layout of the corpus at `root`, from the files it holds:
+
+    fsc: data/train_data.csv; slurp: dataset/slurp/train.jsonl; hf: dataset_dict.json or
+    state.json (save_to_disk); manifest: a .csv file, or a folder with train.csv,
+    manifest.csv or metadata.csv (also in train/: Hugging Face `audiofolder`); folders: a
+    folder with sub-folders of audio.
+    """
+    from quads.data.hf import is_hf_dataset
+    from quads.data.manifest import manifest_files
+
+    root = Path(root)
+    if root.is_file() and root.suffix.lower() == ".csv":
+        return "manifest"
+    if not root.is_dir():
+        raise CorpusError(f"{root}: corpus folder not found")
+    if (root / "data" / "train_data.csv").is_file():
+        return "fsc"
+    if (root / "dataset" / "slurp" / "train.jsonl").is_file():
+        return "slurp"
+    if is_hf_dataset(root):
+        return "hf"
+    try:
+        manifest_files(root)
+        return "manifest"
+    except CorpusError:
+        pass
+    if any(p.is_dir() and not p.name.startswith((".", "_")) for p in root.iterdir()):
+        return "folders"
+    raise CorpusError(
+        f"{root}: cannot tell the corpus layout: expected FSC (data/train_data.csv), SLURP "
+        "(dataset/slurp/train.jsonl), a manifest (train.csv, manifest.csv or metadata.csv), "
+        "folders (<label>/*.wav) or a saved Hugging Face dataset; name one with --layout"
+    )
 
 
 def normalize_split(split: str) -> str:
@@ -87,24 +135,27 @@ def normalize_split(split: str) -> str:
 class RowChecker:
     """Collects the good rows of one split: refuses a bad row, or skips and records it."""
 
-    def __init__(self, labels: list[str], skip_bad_rows: bool) -> None:
-        self.labels = set(labels)
+    def __init__(self, labels: list[str] | None, skip_bad_rows: bool, where: str = "") -> None:
+        # labels=None takes any label (a training split that defines the label space);
+        # `where` says where the known labels come from, for the unknown-label message.
+        self.labels = None if labels is None else set(labels)
+        self.where = where
         self.skip_bad_rows = skip_bad_rows
         self.skipped: list[tuple[str, int, str]] = []
         self.utterances: list[Utterance] = []
         self._ids: dict[str, tuple[str, int]] = {}
 
     def bad(self, file: Path, line: int, reason: str) -> None:
+        """A bad row of `file` (line 0: the file is the row, e.g. a clip in a folder)."""
         if not self.skip_bad_rows:
-            raise CorpusError(
-                f"{file}:{line}: {reason} (set data.skip_bad_rows=true to skip such rows)"
-            )
+            where = f"{file}:{line}" if line else str(file)
+            raise CorpusError(f"{where}: {reason} (set data.skip_bad_rows=true to skip such rows)")
         self.skipped.append((str(file), line, reason))
 
     def add(self, file: Path, line: int, utt: Utterance) -> None:
         """Keep `utt` if its label, audio and id are good; otherwise `bad()`."""
-        if utt.label not in self.labels:
-            return self.bad(file, line, f"unknown label {utt.label!r}")
+        if self.labels is not None and utt.label not in self.labels:
+            return self.bad(file, line, f"unknown label {utt.label!r}{self.where}")
         if not utt.path.is_file():
             return self.bad(file, line, f"audio file not found: {utt.path}")
         try:  # found here, before training, not mid-epoch
@@ -142,14 +193,28 @@ def read_corpus(
     split: str,
     skip_bad_rows: bool = False,
     include_synthetic: bool = False,
+    labels: list[str] | None = None,
 ) -> Corpus:
-    """Read one split of a corpus in the FSC or SLURP on-disk layout.
+    """Read one split of a corpus in any layout ("auto": detected).
 
     `include_synthetic` (SLURP train only) adds `train_synthetic.jsonl` when present.
+    `labels` (generic layouts) is the label space a valid/test split must keep to (a
+    model's labels); by default it is the training split's, so that a label training
+    never saw is an error naming the file and line.
     """
-    check_layout(layout)
+    check_layout(layout, auto=True)
     split = normalize_split(split)
+    if layout == "auto":
+        layout = detect_layout(root)
     root = Path(root)
+    if layout in GENERIC_LAYOUTS:
+        if layout == "manifest":
+            from quads.data.manifest import read_manifest as read
+        elif layout == "folders":
+            from quads.data.folders import read_folders as read
+        else:
+            from quads.data.hf import read_hf as read
+        return read(root, split, skip_bad_rows, labels)
     if not root.is_dir():
         raise CorpusError(f"{root}: corpus folder not found")
     if layout == "fsc":

@@ -8,7 +8,8 @@
      "per_intent": {label: {"precision", "recall", "f1", "support"}},   # present labels only
      "labels": [...],            # the label space, the order of the confusion matrix
      "confusion": [[...]],       # confusion[i][j] = #(true labels[i], predicted labels[j])
-     "slot_accuracy": {...}}     # FSC: action/object/location; SLURP: scenario/action; else {}
+     "slot_accuracy": {...}}     # FSC: action/object/location; SLURP: scenario/action;
+                                 # generic layouts (manifest, folders) and None: {}
 
 FSC labels are "action|object|location": an utterance counts as correct only when all three
 slots are correct, which is exactly full-label accuracy; `slot_accuracy` adds each slot alone.
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-LAYOUTS = ("fsc", "slurp", None)
+LAYOUTS = ("fsc", "slurp", "manifest", "folders", "hf", None)  # generic layouts: labels are opaque
 FSC_SLOTS = ("action", "object", "location")
 SLURP_SLOTS = ("scenario", "action")
 
@@ -63,7 +64,7 @@ def evaluate_predictions(
     mean down. Per-class F1 is 2PR/(P+R), with P = tp/(tp+fp) and R = tp/(tp+fn).
     """
     if layout not in LAYOUTS:
-        raise ValueError(f"layout must be 'fsc', 'slurp' or None, got {layout!r}")
+        raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
     if len(y_true) != len(y_pred):
         raise ValueError(f"y_true has {len(y_true)} items but y_pred has {len(y_pred)}")
     if not y_true:
