@@ -20,7 +20,7 @@ import pytest
 import soundfile as sf
 import torch
 from helpers import tiny_slu_model
-from quads.quant.codebook import quantize_model
+from quads.quant.surgery import quantize_model
 
 from quads.audio import AudioError, FeatureSettings, featurize, load_audio
 from quads.cli import main

@@ -36,7 +36,7 @@ class _Invalid(ConfigError):
 
 # The values a knob may take. Checked when a config is built, so a bad value stops a run
 # before any work (not after training). The training code imports these lists.
-LAYOUTS = ("fsc", "slurp")
+LAYOUTS = ("fsc", "slurp", "manifest", "folders", "hf", "auto")  # data/corpus.py reads them
 TOO_LONG_POLICIES = ("truncate", "error")
 POOLINGS = ("mean", "attention")
 VALID_BITS = (1, 2, 3, 4, 5, 6, 7, 8, 16, 32)
@@ -91,11 +91,12 @@ class AudioConfig:
 
     def __post_init__(self) -> None:
         _one_of("sample_rate", self.sample_rate, (16000,))  # Whisper's frontend
-        _number("context_seconds", self.context_seconds, 0, 30, lo_open=True)
-        if abs(self.context_seconds * 100 - round(self.context_seconds * 100)) > 1e-6:
-            raise _Invalid(
-                "context_seconds", f"must be a multiple of 0.01 s, got {self.context_seconds}"
-            )
+        if self.context_seconds is not None:  # None: picked from the training data
+            _number("context_seconds", self.context_seconds, 0, 30, lo_open=True)
+            if abs(self.context_seconds * 100 - round(self.context_seconds * 100)) > 1e-6:
+                raise _Invalid(
+                    "context_seconds", f"must be a multiple of 0.01 s, got {self.context_seconds}"
+                )
         _one_of("too_long", self.too_long, TOO_LONG_POLICIES)
         _number("max_file_seconds", self.max_file_seconds, 0, None, lo_open=True)
         _number("min_sample_rate", self.min_sample_rate, 1)

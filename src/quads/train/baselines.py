@@ -1,6 +1,6 @@
 """The paper's comparison: QUADS at several bit widths against its baselines.
 
-`compare()` trains each row with the same code path and epoch budget (see `mct.plan`) into
+`compare()` trains each row with the same code path and epoch budget (see `schedule.plan`) into
 `<out>/<run>/`, and gathers the rows into `<out>/results.json` in the shape `quads.report`
 reads. A finished row is not trained again, an interrupted one resumes: rerunning the same
 command after a crash continues where it stopped. PTQ rows reuse the training of their
