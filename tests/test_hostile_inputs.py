@@ -20,7 +20,6 @@ import pytest
 import soundfile as sf
 import torch
 from helpers import tiny_slu_model
-from quads.quant.surgery import quantize_model
 
 from quads.audio import AudioError, FeatureSettings, featurize, load_audio
 from quads.cli import main
@@ -29,6 +28,7 @@ from quads.data.corpus import CorpusError, label_space, read_corpus
 from quads.evaluate.rejection import calibrate, has_speech
 from quads.inference import classify_files, load_model
 from quads.quant.packing import QuadsFormatError, load_quads, rewrite_meta, save_quads
+from quads.quant.surgery import quantize_model
 from quads.safe_io import CheckpointError, load_checkpoint, printable
 
 SR = 16000
