@@ -84,12 +84,13 @@ def test_every_strategy_gets_the_same_epoch_budget():
     cfg.train.strategy = "quads"
     phases, ptq = plan(cfg)
     kinds = [p.kind for p in phases]
-    assert kinds == ["distill", "quantize"] * 5 + ["quantize"] and not ptq
+    # By default the quantization phases are quantization-aware (codes follow the weights).
+    assert kinds == ["distill", "qat"] * 5 + ["qat"] and not ptq
     assert [p.iteration for p in phases[:4]] == [1, 1, 2, 2]
     assert all(p.recluster for p in phases[1:-1:2]) and not phases[-1].recluster
-    cfg.train.codes = "follow"  # quantization phases as QAT: codes follow the latent weights
-    assert [p.kind for p in plan(cfg)[0]] == [PhaseKind.DISTILL, PhaseKind.QAT] * 5 + ["qat"]
-    cfg.train.codes = "fixed"
+    cfg.train.codes = "fixed"  # the paper's centroid-only quantization phases
+    assert [p.kind for p in plan(cfg)[0]] == ["distill", "quantize"] * 5 + ["quantize"]
+    cfg.train.codes = "follow"
     cfg.train.strategy = "distill_ptq"
     assert plan(cfg) == ([Phase("distill", 21)], True)
     cfg.train.strategy = "qat"  # fine-tune, then quantization-aware training, no teacher
@@ -283,7 +284,7 @@ def test_run_exports_a_model_that_predicts(whispers, fsc_tiny, tmp_path):
     assert result["size_bytes"] == (out / "model.quads").stat().st_size
     log = (out / "log.csv").read_text().splitlines()
     assert log[0].startswith("epoch,iteration,phase") and len(log) == 1 + 3
-    assert [line.split(",")[2] for line in log[1:]] == ["distill", "quantize", "quantize"]
+    assert [line.split(",")[2] for line in log[1:]] == ["distill", "qat", "qat"]
 
     loaded = load_model(out / "model.quads")
     wavs = sorted(fsc_tiny.glob("wavs/speakers/*/*.wav"))[:2]

@@ -197,10 +197,10 @@ class TrainConfig:
     # full-precision weights, trained straight-through during quantization) or "quantized"
     # (centroids[codes]). See train/transition.py.
     restart: str = "latent"
-    # Codes in MCT's quantization phases: "fixed" (the paper: only centroids, biases and
-    # LayerNorms train) or "follow" (quantization-aware: the latent weights train
-    # straight-through and each weight takes its nearest centroid at every step).
-    codes: str = "fixed"
+    # Codes in MCT's quantization phases: "follow" (quantization-aware: the latent weights
+    # train straight-through, each weight takes its nearest centroid at every step, and the
+    # centroids train by gradient) or "fixed" (only centroids, biases and LayerNorms train).
+    codes: str = "follow"
     lr: float = 1e-4
     centroid_lr: float = 1e-4  # Adam step on centroids (see README: chosen on validation)
     head_lr: float = 1e-3

@@ -41,9 +41,11 @@ PTQ_SOURCE = {"ptq": "finetune", "distill_ptq": "distill"}
 # Ablation variants of a row: a name suffix -> the settings it changes.
 VARIANTS: dict[str, dict[str, object]] = {
     "": {},
+    "codes_fixed": {"codes": "fixed"},  # quantization phases train centroids only
+    # ... and distillation phases restart from centroids[codes] (the rule before latent weights)
+    "codes_fixed_restart_quantized": {"codes": "fixed", "restart": "quantized"},
     "restart_quantized": {"restart": "quantized"},  # distil from centroids[codes], no latent
     "no_quant_teacher": {"quant_distill": False},  # gamma = 0: CE only in quantization phases
-    "codes_follow": {"codes": "follow"},  # quantization phases as QAT (codes follow weights)
 }
 
 
