@@ -8,8 +8,9 @@ its baselines (Table 1 + the init x strategy ablation of Table 2).
 Rows train in priority order, each written to results.json as soon as it is done; rerunning
 resumes (finished rows are reused), so `--rows N` can extend a table later. `--shard K/N`
 trains only the K-th of N disjoint parts of the rows (run N at once on N cores with
-train.threads = 1; a last run without --shard gathers the table). The figures,
-report.md and plots are copied to benchmarks/results/<layout>/.
+train.threads = 1; a last run without --shard gathers the table; `--trained-only` gathers
+what is trained so far without training more). The figures, report.md and plots are copied
+to benchmarks/results/<layout>/.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 from quads.config import load_config
 from quads.data.synth import build_corpus
 from quads.report import write_report
-from quads.train.baselines import PTQ_SOURCE, Job, compare
+from quads.train.baselines import PTQ_SOURCE, Job, compare, row_name
 
 # Most telling rows first: QUADS against sequential distill-then-quantize and PTQ (PTQ rows
 # are nearly free: they cluster their full-precision row once), then the MCT ablations.
@@ -32,10 +33,11 @@ JOBS = [
     Job("distill_ptq", True, 4),
     Job("distill_ptq", True, 2),
     Job("quads", True, 2),
-    Job("quads", True, 4, "restart_quantized"),
-    Job("quads", True, 4, "no_quant_teacher"),
     Job("quads", True, 3),
     Job("distill_ptq", True, 3),
+    Job("quads", True, 4, "codes_fixed"),
+    Job("quads", True, 4, "codes_fixed_restart_quantized"),
+    Job("quads", True, 4, "no_quant_teacher"),
     Job("finetune", True, 32),
     Job("ptq", True, 4),
     Job("ptq", True, 2),
@@ -47,6 +49,7 @@ JOBS = [
     Job("quads", True, 16),
     Job("qat", True, 2),
     Job("distill_qat", True, 2),
+    Job("quads", True, 4, "restart_quantized"),
 ]
 # The synthetic corpus each table trains and tests on (`quads synth --preset`).
 CORPUS = {"fsc": "medium", "slurp": "small"}
@@ -66,11 +69,24 @@ def shard(jobs: list[Job], k: int, n: int) -> list[Job]:
     return mine
 
 
+def trained(out: Path, job: Job) -> bool:
+    """Whether a row needs no training: it is done, or it is PTQ of a finished run."""
+    source = PTQ_SOURCE.get(job.strategy)
+    if source:
+        job = Job(source, job.pretrained, 32, job.variant)
+    return (out / row_name(*job) / "run.json").is_file()
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--layout", choices=["fsc", "slurp"], default="fsc")
     p.add_argument("--rows", type=int, default=len(JOBS), help="train only the first N rows")
     p.add_argument("--shard", default="0/1", help="K/N: train only the K-th of N parts")
+    p.add_argument(
+        "--trained-only",
+        action="store_true",
+        help="gather the rows already trained (and PTQ rows of trained runs), train nothing",
+    )
     args = p.parse_args()
     k, n = (int(v) for v in args.shard.split("/"))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
@@ -82,7 +98,10 @@ def main() -> None:
         cfg.train.threads = 1
         compare(cfg, out, shard(JOBS[: args.rows], k, n))
         return
-    results = compare(cfg, out, JOBS[: args.rows])
+    jobs = JOBS[: args.rows]
+    if args.trained_only:
+        jobs = [job for job in jobs if trained(out, job)]
+    results = compare(cfg, out, jobs)
     write_report(out)
 
     dest = Path(__file__).parent / "results" / args.layout

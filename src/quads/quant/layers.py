@@ -28,10 +28,17 @@ from quads.quant.kmeans import kmeans
 
 
 def nearest_codes(values: Tensor, centroids: Tensor) -> Tensor:
-    """Index of the nearest centroid for each value (centroids in any order)."""
-    order = centroids.argsort()
-    c = centroids[order]
-    return order[torch.bucketize(values, (c[1:] + c[:-1]) / 2)]
+    """Index of the nearest centroid for each value (centroids in any order), as uint8.
+
+    In 1-D the nearest centroid is found by counting the midpoints between neighbouring
+    sorted centroids that a value exceeds (ties go to the lower one); one comparison pass
+    per midpoint is several times faster than a binary search per value on a CPU."""
+    order = centroids.detach().argsort()
+    c = centroids.detach()[order]
+    rank = torch.zeros(values.shape, dtype=torch.uint8, device=values.device)
+    for mid in ((c[1:] + c[:-1]) / 2).tolist():
+        rank += values.detach() > mid
+    return order.to(torch.uint8)[rank.long()]
 
 
 class CodebookLayer(nn.Module):
@@ -67,7 +74,7 @@ class CodebookLayer(nn.Module):
 
     @property
     def weight(self) -> Tensor:
-        if self.reassign and self.latent is not None:
+        if self.reassign and self.training:  # evaluation keeps the last step's codes
             with torch.no_grad():
                 self.codes.copy_(nearest_codes(self.latent, self.centroids))
         # Trained quantization: the gradient of centroid k is the sum of the gradients of the
