@@ -168,142 +168,173 @@ def main() -> None:
     p.add_argument("--work", default="runs/rejection-bench")
     p.add_argument("--max-drop", type=float, default=0.005)
     p.add_argument("--ood-speakers", type=int, default=3, help="speakers per OOD phrase")
+    p.add_argument("--clips", type=int, default=1000, help="clips of the memory run")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
+    result: dict = {"model": str(args.model), "data": str(args.data)}
+
+    def save(stage: str) -> None:
+        """Results so far (each stage is written as soon as it is measured)."""
+        result["seconds"] = round(time.time() - t0)
+        result["stages_done"] = [*result.get("stages_done", []), stage]
+        RESULTS.mkdir(exist_ok=True)
+        (RESULTS / "rejection.json").write_text(json.dumps(result, indent=2))
+        (RESULTS / "rejection.md").write_text(markdown(result))
+        print(f"[{result['seconds']} s] {stage} done", flush=True)
 
     # 1. calibrate on validation, in a copy of the model
     model = work / "model.quads"
     shutil.copyfile(args.model, model)
     loaded = load_model(model)
-    valid = read_corpus(args.data, loaded.meta.get("layout", "fsc"), "valid")
+    layout = loaded.meta.get("layout", "fsc")
+    quads = [sys.executable, "-m", "quads.cli", "predict", str(model)]
+
+    # peak memory on a 1 Hz header (refused from its header: seconds)
+    one_hz = work / "one-hz-header.wav"
+    rng = np.random.default_rng(args.seed)
+    sf.write(str(one_hz), (rng.standard_normal(40_000) * 0.1).astype(np.float32), 1, "PCM_16")
+    mb_one_hz, code_one_hz = peak_rss_mb([*quads, str(one_hz)])
+    result["memory"] = {
+        "predict_1hz_header_wav_mb": round(mb_one_hz),
+        "predict_1hz_exit_code": code_one_hz,
+        "one_hz_file_bytes": one_hz.stat().st_size,
+    }
+    save("memory, 1 Hz header")
+
+    valid = read_corpus(args.data, layout, "valid")
     cfg = RejectionConfig(max_accuracy_drop=args.max_drop)
     entry = calibrate_model(loaded.model, loaded.settings, valid, cfg)
     rewrite_meta(model, {"rejection": entry})
     loaded = load_model(model)
-    print(f"threshold {entry['threshold']:.4f} (validation: {entry['valid']})")
+    result["rejection"] = entry
+    save("calibration")
 
     def answers(paths: list[Path], reject: bool = True) -> list:
         return list(classify_files(loaded, paths, 1, 16, reject))
 
     # 2. in-domain test accuracy, without and with rejection
-    test = read_corpus(args.data, loaded.meta.get("layout", "fsc"), "test")
+    test = read_corpus(args.data, layout, "test")
     paths, truth = [u.path for u in test.utterances], [u.label for u in test.utterances]
-    plain = answers(paths, reject=False)
     guarded = answers(paths)
+    gated = [i for i, q in enumerate(guarded) if not q.top]  # the model did not run on these
+    plain = list(guarded)
+    for i, q in zip(gated, answers([paths[i] for i in gated], reject=False)):
+        plain[i] = q
     acc = float(np.mean([q.top[0][0] == t for q, t in zip(plain, truth)]))
     acc_rej = float(np.mean([q.intent == t for q, t in zip(guarded, truth)]))
-    in_domain = {
+    result["in_domain_test"] = {
         "n": len(paths),
         "accuracy": acc,
         "accuracy_with_rejection": acc_rej,
         "drop_points": 100 * (acc - acc_rej),
         "rejected": float(np.mean([q.intent is None for q in guarded])),
         "rejected_no_speech": float(np.mean([q.reason == "no speech" for q in guarded])),
+        "median_confidence": float(np.median([q.confidence for q in plain])),
     }
+    save("in-domain test")
 
     # 3. no speech
-    no_speech = {}
+    result["no_speech"] = {}
     for name, clips in make_no_speech(work / "no-speech", args.seed).items():
         got = answers(clips)
-        no_speech[name] = {
+        result["no_speech"][name] = {
             "n": len(clips),
             "intent_returned": sum(q.intent is not None for q in got),
-            "without_rejection_mean_confidence": float(
-                np.mean([q.confidence for q in answers(clips, reject=False)])
+            "without_gate_mean_confidence": float(
+                np.mean([q.confidence for q in answers(clips[:3], reject=False)])
             ),
         }
+    save("no speech")
 
     # 4. out-of-domain speech
     ood_paths = make_ood(work / "ood", args.ood_speakers, args.seed)
     got = answers(ood_paths)
-    ood = {
+    result["out_of_domain"] = {
         "n": len(ood_paths),
         "phrases": len(OUT_OF_DOMAIN),
         "rejected": float(np.mean([q.intent is None for q in got])),
         "rejected_no_speech": float(np.mean([q.reason == "no speech" for q in got])),
         "rejected_low_confidence": float(np.mean([q.reason == "low confidence" for q in got])),
         "median_confidence": float(np.median([q.confidence for q in got])),
-        "in_domain_median_confidence": float(np.median([q.confidence for q in plain])),
     }
+    save("out-of-domain")
 
-    # 5. peak memory of `quads predict`
-    one_hz = work / "one-hz-header.wav"
-    rng = np.random.default_rng(args.seed)
-    sf.write(str(one_hz), (rng.standard_normal(40_000) * 0.1).astype(np.float32), 1, "PCM_16")
-    train = read_corpus(args.data, loaded.meta.get("layout", "fsc"), "train")
-    many = [str(u.path) for u in train.utterances[:1000]]
-    quads = [sys.executable, "-m", "quads.cli", "predict", str(model)]
-    mb_one_hz, code_one_hz = peak_rss_mb([*quads, str(one_hz)])
-    mb_many, code_many = peak_rss_mb([*quads, *many])
+    # 5. peak memory of `quads predict` on many clips in one call
+    train = read_corpus(args.data, layout, "train")
+    many = [str(u.path) for u in train.utterances[: args.clips]]
     mb_load, _ = peak_rss_mb([*quads, str(paths[0])])
-    memory = {
-        "predict_one_clip_mb": round(mb_load),
-        "predict_1hz_header_wav_mb": round(mb_one_hz),
-        "predict_1hz_exit_code": code_one_hz,
-        "predict_1000_clips_mb": round(mb_many),
-        "predict_1000_clips_exit_code": code_many,
-        "clips": len(many),
-    }
-
-    result = {
-        "model": str(args.model),
-        "data": str(args.data),
-        "rejection": entry,
-        "in_domain_test": in_domain,
-        "no_speech": no_speech,
-        "out_of_domain": ood,
-        "memory": memory,
-        "seconds": round(time.time() - t0),
-    }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "rejection.json").write_text(json.dumps(result, indent=2))
-    (RESULTS / "rejection.md").write_text(markdown(result))
+    mb_many, code_many = peak_rss_mb([*quads, *many])
+    result["memory"].update(
+        predict_one_clip_mb=round(mb_load),
+        predict_many_clips_mb=round(mb_many),
+        predict_many_clips_exit_code=code_many,
+        clips=len(many),
+    )
+    save("memory, many clips")
     print(markdown(result))
 
 
 def markdown(r: dict) -> str:
-    e, d, o, m = r["rejection"], r["in_domain_test"], r["out_of_domain"], r["memory"]
-    lines = [
-        "# Rejection and bounded memory",
-        "",
-        f"Model `{r['model']}`, corpus `{r['data']}` (synthetic espeak-ng speech). Threshold "
-        f"on the top probability: **{e['threshold']:.4f}**, chosen on the validation split "
-        f"({e['valid']['n']} clips) to reject at most {100 * e['max_accuracy_drop']:.1f} % of "
-        "them among those the model gets right; speech gate: "
-        f"{e['gate']['min_speech_seconds']} s of frames above {e['gate']['energy_floor_db']} "
-        f"dBFS with spectral flatness under {e['gate']['max_flatness']}.",
-        "",
-        '| input | clips | answered "unknown" |',
-        "| --- | --- | --- |",
-        f"| in-domain test speech | {d['n']} | {100 * d['rejected']:.1f} % |",
-    ]
-    for name, s in r["no_speech"].items():
+    """The results so far as Markdown (stages not yet measured are left out)."""
+    lines = ["# Rejection and bounded memory", ""]
+    lines.append(f"Model `{r['model']}`, corpus `{r['data']}` (synthetic espeak-ng speech).")
+    e, d, o, m = (r.get(k) for k in ("rejection", "in_domain_test", "out_of_domain", "memory"))
+    if e:
+        g = e["gate"]
+        lines += [
+            f"Threshold on the top probability: **{e['threshold']:.4f}**, chosen on the "
+            f"validation split ({e['valid']['n']} clips) to reject at most "
+            f"{100 * e['max_accuracy_drop']:.1f} % of them among those the model gets right; "
+            f"speech gate: {g['min_speech_seconds']} s of 25 ms frames above "
+            f"{g['energy_floor_db']} dBFS with spectral flatness under {g['max_flatness']}.",
+        ]
+    lines += ["", '| input | clips | answered "unknown" |', "| --- | --- | --- |"]
+    if d:
+        lines.append(f"| in-domain test speech | {d['n']} | {100 * d['rejected']:.1f} % |")
+    for name, s in (r.get("no_speech") or {}).items():
         share = 100 * (s["n"] - s["intent_returned"]) / s["n"]
-        lines.append(f"| {name} | {s['n']} | {share:.0f} % |")
+        lines.append(
+            f"| {name} | {s['n']} | {share:.0f} % (without the gate: mean top probability "
+            f"{s['without_gate_mean_confidence']:.2f}) |"
+        )
+    if o:
+        lines.append(
+            f"| out-of-domain commands ({o['phrases']} phrases) | {o['n']} | "
+            f"**{100 * o['rejected']:.1f} %** (gate {100 * o['rejected_no_speech']:.1f} %, "
+            f"threshold {100 * o['rejected_low_confidence']:.1f} %) |"
+        )
+    if d:
+        lines += [
+            "",
+            f"In-domain test accuracy: {100 * d['accuracy']:.2f} % without rejection, "
+            f"{100 * d['accuracy_with_rejection']:.2f} % with it (a rejection counts as "
+            f"wrong): **{d['drop_points']:.2f} points** lower. Median top probability: "
+            f"{d['median_confidence']:.2f} in-domain"
+            + (f", {o['median_confidence']:.2f} out-of-domain." if o else "."),
+        ]
+    if m:
+        lines += [
+            "",
+            "Peak memory (max RSS, whole process: Python + torch included) of `quads predict`:",
+            "",
+            "| call | peak RSS |",
+            "| --- | --- |",
+            f"| a {m['one_hz_file_bytes'] // 1000} KB wav whose header declares 1 Hz (refused, "
+            f"exit {m['predict_1hz_exit_code']}) | {m['predict_1hz_header_wav_mb']} MiB |",
+        ]
+        if "clips" in m:
+            lines += [
+                f"| one clip | {m['predict_one_clip_mb']} MiB |",
+                f"| {m['clips']} clips in one call (exit {m['predict_many_clips_exit_code']}) | "
+                f"{m['predict_many_clips_mb']} MiB |",
+            ]
     lines += [
-        f"| out-of-domain commands ({o['phrases']} phrases) | {o['n']} | "
-        f"**{100 * o['rejected']:.1f} %** (gate {100 * o['rejected_no_speech']:.1f} %, "
-        f"threshold {100 * o['rejected_low_confidence']:.1f} %) |",
         "",
-        f"In-domain test accuracy: {100 * d['accuracy']:.2f} % without rejection, "
-        f"{100 * d['accuracy_with_rejection']:.2f} % with it (a rejection counts as wrong): "
-        f"**{d['drop_points']:.2f} points** lower. Median top probability: "
-        f"{o['in_domain_median_confidence']:.2f} in-domain, {o['median_confidence']:.2f} "
-        "out-of-domain.",
-        "",
-        "Peak memory (max RSS) of `quads predict` (whole process, Python + torch included):",
-        "",
-        "| call | peak RSS |",
-        "| --- | --- |",
-        f"| one clip | {m['predict_one_clip_mb']} MiB |",
-        f"| an 80 KB wav whose header declares 1 Hz (refused, exit "
-        f"{m['predict_1hz_exit_code']}) | {m['predict_1hz_header_wav_mb']} MiB |",
-        f"| {m['clips']} clips in one call | {m['predict_1000_clips_mb']} MiB |",
-        "",
-        f"Measured in {r['seconds']} s by `benchmarks/rejection.py`.",
+        f"Measured in {r['seconds']} s by `benchmarks/rejection.py`; stages done: "
+        f"{', '.join(r['stages_done'])}.",
         "",
     ]
     return "\n".join(lines)

@@ -113,6 +113,25 @@ def test_crafted_pickle_checkpoint_is_refused_and_runs_nothing(tmp_path):
     assert torch.equal(load_checkpoint(good)["state"]["w"], torch.ones(2))
 
 
+def test_export_and_resume_refuse_a_crafted_pickle_before_training_code_loads_it(tmp_path, capsys):
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "config.json").write_text("{}")
+    for name in ("best.pt", "checkpoint.pt"):
+        torch.save({"state": Payload()}, run_dir / name)
+    code, _, err = run(capsys, "export", str(run_dir))
+    assert code == 1 and "refused" in err and "best.pt" in err
+    code, _, err = run(capsys, "train", "--out", str(run_dir), "--resume")
+    assert code == 1 and "refused" in err and "checkpoint.pt" in err
+    assert not marker.exists()
+
+
 # --------------------------------------------------------------------------- case 2
 
 

@@ -72,6 +72,9 @@ def cmd_train(args: argparse.Namespace) -> None:
     from quads.train.mct import Trainer, init_distributed
 
     cfg = _config(args)
+    checkpoint = Path(cfg.out_dir) / "checkpoint.pt"
+    if args.resume and checkpoint.is_file():
+        _refuse_unsafe(checkpoint)
     init_distributed()  # a no-op unless started by torchrun
     result = Trainer(cfg).run(resume=args.resume)
     print(json.dumps(result, indent=2))
@@ -218,9 +221,18 @@ def cmd_export(args: argparse.Namespace) -> None:
     run = Path(args.run)
     if not (run / "config.json").is_file() or not (run / "best.pt").is_file():
         raise FileNotFoundError(f"{run}: not a training run folder (needs config.json, best.pt)")
+    _refuse_unsafe(run / "best.pt")
     cfg = from_dict(Config, json.loads((run / "config.json").read_text()))
     cfg.out_dir = str(run)
     print(json.dumps(Trainer(cfg, progress=False).export(run / "best.pt"), indent=2))
+
+
+def _refuse_unsafe(checkpoint: Path) -> None:
+    """Load a run folder's checkpoint the safe way first (no code runs; a crafted, empty or
+    truncated file is refused naming it), before the training code loads it."""
+    from quads.safe_io import load_checkpoint
+
+    load_checkpoint(checkpoint)
 
 
 def cmd_cost(args: argparse.Namespace) -> None:
