@@ -33,6 +33,11 @@ def cmd_synth(args: argparse.Namespace) -> None:
         preset=args.preset,
         seed=args.seed,
         workers=args.workers,
+        kokoro_share=args.kokoro_share,
+        sizes=dict(zip(("train", "valid", "test"), args.split_sizes)) if args.split_sizes else None,
+        kokoro_holdout=args.kokoro_holdout,
+        text=None if args.text == "templates" else args.text,
+        voices_per_sentence=args.voices_per_sentence,
     )
     print(json.dumps(summary, indent=2, default=str))
 
@@ -159,7 +164,36 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--preset", choices=["tiny", "small", "medium", "full"], default="small")
     s.add_argument("--utterances", type=int, help="number of clips (overrides the preset)")
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--workers", type=int, help="parallel espeak-ng processes (default: all cores)")
+    s.add_argument("--workers", type=int, help="parallel TTS jobs (default: 2 per core)")
+    s.add_argument(
+        "--kokoro-share",
+        type=float,
+        help="share of clips voiced by the neural Kokoro engine, the rest by espeak-ng "
+        "(default: the preset's: tiny 0, small/medium 0.3, full 0.5)",
+    )
+    s.add_argument(
+        "--split-sizes",
+        type=int,
+        nargs=3,
+        metavar=("TRAIN", "VALID", "TEST"),
+        help="clips per split (overrides --preset/--utterances)",
+    )
+    s.add_argument(
+        "--kokoro-holdout",
+        metavar="VOICE",
+        help="a Kokoro base voice (e.g. jm_kumo) heard only in the test split",
+    )
+    s.add_argument(
+        "--text",
+        default="default",
+        metavar="JSONL|templates",
+        help="SLURP layout: a JSONL of requests (sentence, scenario, action) to voice, split "
+        "sentence-disjointly (default: SLURP's 2,033 real devel sentences, built in); "
+        "'templates' for the built-in templates",
+    )
+    s.add_argument(
+        "--voices-per-sentence", type=int, default=3, help="voices saying each sentence of --text"
+    )
     s.set_defaults(func=cmd_synth)
 
     s = sub.add_parser("train", help="train one model (QUADS or a baseline) and export it")
