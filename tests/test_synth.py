@@ -109,3 +109,10 @@ def test_refuses_to_overwrite_a_foreign_corpus(tmp_path, fsc_tiny):
         build_corpus(tmp_path, "fsc", preset="tiny", progress=False)
     with pytest.raises(SynthError, match="synthetic fsc corpus, not slurp"):
         build_corpus(fsc_tiny, "slurp", preset="tiny", progress=False)
+
+
+def test_no_fsc_phrasing_means_two_intents():
+    owner: dict[str, str] = {}
+    for label in label_space("fsc"):
+        for text in fsc_phrasings(*label.split("|")):
+            assert owner.setdefault(text.lower(), label) == label, (text, owner[text.lower()])

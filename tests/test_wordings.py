@@ -102,3 +102,15 @@ def test_bad_text_source_is_one_line_error(tmp_path):
         read_sentences(tmp_path / "none.jsonl", label_space("slurp"))
     with pytest.raises(ValueError, match="layout slurp"):
         plan_corpus("fsc", text=SLURP_DEVEL)
+
+
+def test_slurp_demo_preset_fits_its_corpus():
+    from quads.config import load_config
+    from quads.demo import DEMO_CORPUS
+
+    cfg = load_config("slurp-demo")
+    assert cfg.data.layout == "slurp" and cfg.quant.bits == 4
+    plan = plan_corpus("slurp", **DEMO_CORPUS["slurp"])
+    train = [c for c in plan if c.split == "train"]
+    assert cfg.train.max_train_utterances <= len(train)
+    assert {c.speaker.engine for c in plan} == {"espeak", "kokoro"}

@@ -129,7 +129,10 @@ def cmd_report(args: argparse.Namespace) -> None:
 def cmd_demo(args: argparse.Namespace) -> None:
     from quads.demo import run_demo
 
-    run_demo(Path(args.data), Path(args.out), preset=args.preset)
+    layout = args.layout
+    data = args.data or ("data/synth-fsc" if layout == "fsc" else "data/synth-slurp-demo")
+    out = args.out or ("runs/demo" if layout == "fsc" else "runs/demo-slurp")
+    run_demo(Path(data), Path(out), preset=args.preset or f"{layout}-demo")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -239,9 +242,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_report)
 
     s = sub.add_parser("demo", help="the whole job on built-in synthetic data")
-    s.add_argument("--data", default="data/synth-fsc")
-    s.add_argument("--out", default="runs/demo")
-    s.add_argument("--preset", default="fsc-demo")
+    s.add_argument("--layout", choices=["fsc", "slurp"], default="fsc")
+    s.add_argument("--data", help="corpus folder (default: data/synth-fsc, data/synth-slurp-demo)")
+    s.add_argument("--out", help="run folder (default: runs/demo, runs/demo-slurp)")
+    s.add_argument("--preset", help="training preset (default: fsc-demo, slurp-demo)")
     s.set_defaults(func=cmd_demo)
     return p
 
