@@ -135,3 +135,18 @@ def test_espeak_ipa_joins_clauses():
     ipa = kokoro.espeak_ipa("Hello there. Turn it on", "en-us", espeak_path())
     assert "\n" not in ipa and ", " in ipa
     assert subprocess.run(["espeak-ng", "--version"], capture_output=True).returncode == 0
+
+
+def test_engine_of_speaker_ids_and_breakdown():
+    plan = plan_corpus("fsc", utterances=400, kokoro_share=0.5)
+    assert all(engine_of(c.speaker.name) == c.speaker.engine for c in plan)
+    assert engine_of("2BqVo8kVB2Skwgyb") == "other"  # a real FSC speaker
+
+    from quads.evaluate.metrics import breakdown
+
+    labels = ["a", "b"]
+    result = breakdown(
+        ["a", "b", "a", "b"], ["a", "b", "b", "b"], ["x", "x", "y", "y"], labels, None
+    )
+    assert result["x"] == {"n": 2, "accuracy": 1.0, "f1": 1.0}
+    assert result["y"]["n"] == 2 and result["y"]["accuracy"] == 0.5

@@ -63,7 +63,8 @@ def cmd_compare(args: argparse.Namespace) -> None:
 
 def cmd_eval(args: argparse.Namespace) -> None:
     from quads.data.corpus import read_corpus
-    from quads.evaluate.metrics import evaluate_predictions, format_table
+    from quads.data.synth import engine_of
+    from quads.evaluate.metrics import breakdown, evaluate_predictions, format_table
     from quads.inference import load_model, predict_corpus
 
     loaded = load_model(args.model)
@@ -75,7 +76,14 @@ def cmd_eval(args: argparse.Namespace) -> None:
     result = evaluate_predictions(y_true, y_pred, loaded.labels, layout)
     result["model"], result["bytes"] = str(args.model), Path(args.model).stat().st_size
     result["seconds"] = round(time.time() - t0, 2)
+    engines = [engine_of(u.speaker) for u in corpus.utterances]
+    result["by_engine"] = breakdown(y_true, y_pred, engines, loaded.labels, layout)
     print(format_table(result))
+    if len(result["by_engine"]) > 1:  # a synthetic corpus voiced by several TTS engines
+        for engine, r in result["by_engine"].items():
+            print(
+                f"engine {engine:<8} {r['n']:5d} utterances  accuracy {100 * r['accuracy']:6.2f} %"
+            )
     if corpus.skipped:
         print(f"skipped {len(corpus.skipped)} bad rows (see the warnings above)")
     if args.json:

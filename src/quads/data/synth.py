@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import random
+import re
 import shutil
 import string
 import subprocess
@@ -124,9 +125,14 @@ class Clip:
 # --- the plan -------------------------------------------------------------------------
 
 
+ESPEAK_ID = re.compile(r"^[a-z]{2}[\w-]*\+[\w]+-s\d+-p\d+-g\d+$")  # `Speaker.name`
+
+
 def engine_of(speaker_id: str) -> str:
-    """The engine that voiced a synthetic clip, from its speaker id."""
-    return kokoro.ENGINE if speaker_id.startswith(f"{kokoro.ENGINE}-") else "espeak"
+    """The engine that voiced a synthetic clip, from its speaker id ("other": not ours)."""
+    if speaker_id.startswith(f"{kokoro.ENGINE}-"):
+        return kokoro.ENGINE
+    return "espeak" if ESPEAK_ID.match(speaker_id) else "other"
 
 
 def split_sizes(total: int, n_intents: int) -> dict[str, int]:
