@@ -240,7 +240,7 @@ def plan_corpus(
     utterances: int | None = None,
     preset: str = "small",
     seed: int = 0,
-    kokoro_share: float | None = None,
+    kokoro_share: float | dict[str, float] | None = None,
     sizes: dict[str, int] | None = None,
     kokoro_holdout: str | None = None,
     text: str | Path | None = "default",
@@ -248,7 +248,9 @@ def plan_corpus(
 ) -> list[Clip]:
     """The deterministic list of clips of a synthetic corpus (same arguments, same plan).
 
-    `kokoro_share` (default: the preset's) of each split is voiced by Kokoro; `sizes` sets
+    `kokoro_share` (default: the preset's; a number, or one per split, e.g. an engine left
+    out of training: {"train": 0, "valid": 0, "test": 0.5}) of each split is voiced by
+    Kokoro; `sizes` sets
     the clips per split instead of `utterances`; `kokoro_holdout` keeps one Kokoro base
     voice for the test split only (see `_kokoro_voices`). `text`: a JSONL text source
     (`wordings.py`) whose sentences are split sentence-disjointly and each said by
@@ -259,8 +261,9 @@ def plan_corpus(
     if preset not in PRESETS[layout]:
         raise ValueError(f"unknown preset {preset!r}; expected one of {list(PRESETS[layout])}")
     share = KOKORO_SHARE[preset] if kokoro_share is None else kokoro_share
-    if not 0.0 <= share <= 1.0:
-        raise ValueError(f"kokoro_share={share} must be between 0 and 1")
+    shares = share if isinstance(share, dict) else {split: share for split in SPLITS}
+    if set(shares) != set(SPLITS) or not all(0.0 <= x <= 1.0 for x in shares.values()):
+        raise ValueError(f"kokoro_share={share}: a share between 0 and 1 (or one per split)")
     if kokoro_holdout is not None and kokoro_holdout not in kokoro.BASE_VOICES:
         raise ValueError(f"unknown Kokoro voice {kokoro_holdout!r}: {kokoro.BASE_VOICES}")
     intents = label_space(layout)
@@ -281,7 +284,7 @@ def plan_corpus(
         total = sum(sizes.values())
     rng = random.Random(seed)
     speakers = _speakers(rng, total)
-    n_kokoro = {s: round(share * sizes[s]) for s in SPLITS}
+    n_kokoro = {s: round(shares[s] * sizes[s]) for s in SPLITS}
     voices = _kokoro_voices(
         seed,
         {s: -(-n // CLIPS_PER_KOKORO_VOICE) + (n > 0) for s, n in n_kokoro.items()},
@@ -490,7 +493,7 @@ def build_corpus(
     seed: int = 0,
     workers: int | None = None,
     progress: bool = True,
-    kokoro_share: float | None = None,
+    kokoro_share: float | dict[str, float] | None = None,
     sizes: dict[str, int] | None = None,
     kokoro_holdout: str | None = None,
     text: str | Path | None = "default",
