@@ -3,6 +3,8 @@
     python benchmarks/robustness.py                     # both students, preset fsc-demo
     python benchmarks/robustness.py --only espeak       # one student
     python benchmarks/robustness.py --extra data/kokoro-fsc-eval --set data.augment.enabled=true
+    python benchmarks/robustness.py --model runs/demo/quads-4bit/model.quads \
+        --extra data/synth-fsc data/kokoro-fsc-eval         # score a trained model only
 
 Two 4-bit QUADS students (preset fsc-demo: base -> tiny.en, 840 training clips), leave one
 engine out:
@@ -106,8 +108,23 @@ def main() -> None:
     p.add_argument("--out", default="runs/robust")
     p.add_argument("--extra", nargs="*", default=[], help="more FSC-layout corpora to test on")
     p.add_argument("--set", action="append", default=[], help="config override, as quads train")
+    p.add_argument("--model", type=Path, help="only score this .quads file on the --extra sets")
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    if args.model:
+        labels = load_model(args.model).labels
+        tests = {str(x): read_corpus(x, "fsc", "test").utterances for x in args.extra}
+        trained = json.loads((args.model.parent / "config.json").read_text())["data"]["root"]
+        student = {"trained_on": trained, "tests": {}}
+        for name, utts in tests.items():
+            student["tests"][name] = score(args.model, utts, labels)
+        results = {"model": str(args.model), "students": {args.model.parent.name: student}}
+        (RESULTS / "robustness-model.json").write_text(json.dumps(results, indent=2) + "\n")
+        table = markdown(results)
+        (RESULTS / "robustness-model.md").write_text(table)
+        print(table)
+        return
 
     test_root = Path(f"{args.data}-mixed")
     tests = {"mixed test split": test_root, **{str(x): Path(x) for x in args.extra}}
@@ -135,7 +152,6 @@ def main() -> None:
                 for test, path in tests.items()
             },
         }
-    RESULTS.mkdir(parents=True, exist_ok=True)
     suffix = f"-{args.only}" if args.only else ""
     (RESULTS / f"robustness{suffix}.json").write_text(json.dumps(results, indent=2) + "\n")
     table = markdown(results)
