@@ -1,14 +1,20 @@
 import numpy as np
 import pytest
+import soundfile as sf
+import torch
 
 from quads.config import AugmentConfig
 from quads.data.augment import (
     Augmenter,
     add_noise,
+    babble,
     change_speed,
     colored_noise,
+    mask_mel,
     pitch_shift,
     reverb,
+    room_impulse,
+    telephone,
 )
 
 SR = 16000
@@ -69,7 +75,7 @@ def test_augmenter_shape_dtype_and_determinism():
         ya, yb = a(x), b(x)
         np.testing.assert_array_equal(ya, yb)
         assert ya.dtype == np.float32 and ya.ndim == 1
-        assert 0.85 * x.size < ya.size < 1.15 * x.size  # speed range 0.9-1.1
+        assert ya.size == x.size  # no speed perturbation by default
         assert np.isfinite(ya).all() and np.abs(ya).max() <= 1.0
     assert not np.array_equal(Augmenter(cfg, seed=2)(x), Augmenter(cfg, seed=1)(x))
 
@@ -94,3 +100,102 @@ def test_disabled_or_unlucky_is_identity():
     x = tone()
     np.testing.assert_array_equal(Augmenter(AugmentConfig(enabled=False, prob=1.0))(x), x)
     np.testing.assert_array_equal(Augmenter(AugmentConfig(enabled=True, prob=0.0))(x), x)
+
+
+def only(**kw):
+    """An augmenter config with every effect off but those in `kw`."""
+    base = dict(
+        enabled=True, prob=1.0, noise_snr_db=(200.0, 200.0), pitch_semitones=(0.0, 0.0),
+        reverb_prob=0.0, babble_prob=0.0, telephone_prob=0.0, gain_db=(0.0, 0.0),
+        spec_freq_masks=0, spec_time_masks=0,
+    )  # fmt: skip
+    return AugmentConfig(**{**base, **kw})
+
+
+def band_gain_db(x, y, freq):
+    return 20 * np.log10(np.abs(np.fft.rfft(y))[int(freq)] / np.abs(np.fft.rfft(x))[int(freq)])
+
+
+def test_defaults_keep_the_time_axis():
+    # the teacher's cached features are frame-aligned with the clean clip
+    assert AugmentConfig().speed == (1.0, 1.0)
+    cfg = AugmentConfig(enabled=True, prob=1.0, reverb_prob=1.0, telephone_prob=1.0)
+    x = tone(1.3)
+    for seed in range(4):
+        assert Augmenter(cfg, seed=seed)(x).shape == x.shape
+
+
+def test_room_impulse_decays_and_absorbs_highs():
+    ir = room_impulse(np.random.default_rng(0), rt60=0.6)
+    assert ir.dtype == np.float32 and ir.size == int(0.6 * SR)
+    assert np.sum(ir.astype(np.float64) ** 2) == pytest.approx(1.0, rel=1e-4)
+    assert np.argmax(np.abs(ir)) == 0  # the direct path is the strongest
+    q = ir.size // 4
+    assert np.sum(ir[q : 2 * q] ** 2) > 100 * np.sum(ir[3 * q :] ** 2)
+    late = np.abs(np.fft.rfft(ir[2 * q :])) ** 2
+    early = np.abs(np.fft.rfft(ir[q // 4 : q]))[: late.size] ** 2
+    f_late = np.fft.rfftfreq(ir.size - 2 * q, 1 / SR)
+    f_early = np.fft.rfftfreq(q - q // 4, 1 / SR)
+    high_share = [s[f > 2000].sum() / s.sum() for s, f in ((early, f_early), (late, f_late))]
+    assert high_share[1] < high_share[0]
+
+
+def test_telephone_band():
+    t = np.arange(SR) / SR
+    for freq, passes in ((100, False), (1000, True), (6000, False)):
+        x = (0.5 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+        y = telephone(x)
+        assert y.shape == x.shape and y.dtype == np.float32
+        gain = band_gain_db(x, y, freq)
+        assert (gain > -3) if passes else (gain < -20), (freq, gain)
+
+
+def test_babble_from_other_clips(tmp_path):
+    paths = []
+    for i, freq in enumerate((300, 500, 700, 900)):
+        paths.append(tmp_path / f"c{i}.wav")
+        sf.write(str(paths[-1]), tone(0.7, freq), SR)
+    x = tone(1.0, 2000.0)
+    cfg = only(babble_prob=1.0, babble_snr_db=(10.0, 10.0), babble_speakers=(2, 3))
+    assert np.allclose(Augmenter(cfg, seed=0)(x), x, atol=1e-6)  # no clips named: no babble
+    y = Augmenter(cfg, seed=0, babble_from=paths)(x)
+    assert y.shape == x.shape
+    snr = 10 * np.log10(np.mean(x**2.0) / np.mean((y - x) ** 2.0))
+    assert snr == pytest.approx(10.0, abs=0.2)
+    assert np.array_equal(y, Augmenter(cfg, seed=0, babble_from=paths)(x))
+    low = np.abs(np.fft.rfft(y - x))[250:1000].sum() / np.abs(np.fft.rfft(y - x)).sum()
+    assert low > 0.8  # what was added is the other clips (300-900 Hz), not noise
+    assert babble(100, [tone(0.1)], np.random.default_rng(0)).shape == (100,)
+
+
+def test_mask_mel_masks_without_moving_frames():
+    rng = np.random.default_rng(0)
+    mel = rng.standard_normal((80, 300)).astype(np.float32)
+    out = mask_mel(mel, np.random.default_rng(1), 2, 8, 2, 10)
+    assert out.shape == mel.shape and out is not mel
+    changed = out != mel
+    rows, cols = changed.all(axis=1), changed.all(axis=0)
+    assert 0 < rows.sum() <= 16 and 0 < cols.sum() <= 20
+    assert np.allclose(out[rows], mel.mean()) and np.allclose(out[:, cols], mel.mean())
+    untouched = ~rows[:, None] & ~cols[None, :]
+    assert np.array_equal(out[untouched], mel[untouched])
+    assert np.array_equal(out, mask_mel(mel, np.random.default_rng(1), 2, 8, 2, 10))
+    aug = Augmenter(only(spec_freq_masks=2, spec_time_masks=2), seed=0)
+    assert not np.array_equal(aug.mask_mel(mel), mel)
+    assert np.array_equal(Augmenter(AugmentConfig(enabled=False)).mask_mel(mel), mel)
+
+
+def test_training_set_babbles_and_masks(fsc_tiny):
+    from quads.audio import FeatureSettings
+    from quads.data import read_corpus
+    from quads.data.dataset import SpeechDataset
+
+    corpus = read_corpus(fsc_tiny, "fsc", "train")
+    settings = FeatureSettings(context_seconds=3.0)
+    aug = Augmenter(AugmentConfig(enabled=True, prob=1.0, babble_prob=1.0), seed=0)
+    ds = SpeechDataset(corpus.utterances, corpus.labels, settings, aug)
+    assert len(aug.babble_from) == len(corpus)
+    clean = SpeechDataset(corpus.utterances, corpus.labels, settings)
+    mel, label, index = ds[3]
+    assert mel.shape == clean[3][0].shape and (label, index) == clean[3][1:]
+    assert not torch.equal(mel, clean[3][0])

@@ -31,7 +31,11 @@ def test_plan_is_deterministic_and_speaker_disjoint(layout):
     assert plan != plan_corpus(layout, preset="small", seed=4)
     assert len({c.id for c in plan}) == len(plan)
     speakers = {s: {c.speaker for c in plan if c.split == s} for s in ("train", "valid", "test")}
-    voices = {s: {(p.accent, p.variant) for p in v} for s, v in speakers.items()}
+    voices = {  # espeak-ng: accent + variant; Kokoro: mix + speed + accent
+        s: {(p.accent, p.variant) if p.engine == "espeak" else p.name for p in v}
+        for s, v in speakers.items()
+    }
+    assert {p.engine for v in speakers.values() for p in v} == {"espeak", "kokoro"}
     assert not (voices["train"] & voices["valid"] or voices["train"] & voices["test"])
     assert not voices["valid"] & voices["test"]
     n = len(label_space(layout))
@@ -109,3 +113,10 @@ def test_refuses_to_overwrite_a_foreign_corpus(tmp_path, fsc_tiny):
         build_corpus(tmp_path, "fsc", preset="tiny", progress=False)
     with pytest.raises(SynthError, match="synthetic fsc corpus, not slurp"):
         build_corpus(fsc_tiny, "slurp", preset="tiny", progress=False)
+
+
+def test_no_fsc_phrasing_means_two_intents():
+    owner: dict[str, str] = {}
+    for label in label_space("fsc"):
+        for text in fsc_phrasings(*label.split("|")):
+            assert owner.setdefault(text.lower(), label) == label, (text, owner[text.lower()])

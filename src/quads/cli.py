@@ -57,6 +57,7 @@ def cmd_synth(args: argparse.Namespace) -> None:
 
         if args.layout == "manifest":
             raise ValueError("--layout manifest needs --intents FILE (the commands to voice)")
+        sizes = dict(zip(("train", "valid", "test"), args.split_sizes)) if args.split_sizes else None
         summary = build_corpus(
             args.out,
             layout=args.layout or "fsc",
@@ -64,6 +65,11 @@ def cmd_synth(args: argparse.Namespace) -> None:
             preset=args.preset,
             seed=args.seed,
             workers=args.workers,
+            kokoro_share=args.kokoro_share,
+            sizes=sizes,
+            kokoro_holdout=args.kokoro_holdout,
+            text=None if args.text == "templates" else args.text,
+            voices_per_sentence=args.voices_per_sentence,
         )
     print(json.dumps(summary, indent=2, default=str))
 
@@ -93,7 +99,8 @@ def cmd_compare(args: argparse.Namespace) -> None:
 def cmd_eval(args: argparse.Namespace) -> None:
     from quads.data.auto import note_audio, scan_audio
     from quads.data.corpus import GENERIC_LAYOUTS, read_corpus
-    from quads.evaluate.metrics import evaluate_predictions, format_table
+    from quads.data.synth import engine_of
+    from quads.evaluate.metrics import breakdown, evaluate_predictions, format_table
     from quads.evaluate.rejection import NO_SPEECH
     from quads.inference import classify_files, load_model
     from quads.safe_io import check_output_path
@@ -134,7 +141,14 @@ def cmd_eval(args: argparse.Namespace) -> None:
         }
     result["model"], result["bytes"] = str(args.model), Path(args.model).stat().st_size
     result["seconds"] = round(time.time() - t0, 2)
+    engines = [engine_of(u.speaker) for u in corpus.utterances]
+    result["by_engine"] = breakdown(y_true, y_pred, engines, labels, layout)
     print(format_table(result))
+    if len(result["by_engine"]) > 1:  # a synthetic corpus voiced by several TTS engines
+        for engine, r in result["by_engine"].items():
+            print(
+                f"engine {engine:<8} {r['n']:5d} utterances  accuracy {100 * r['accuracy']:6.2f} %"
+            )
     if corpus.skipped:
         print(f"skipped {len(corpus.skipped)} bad rows (see the warnings above)")
     if args.json:
@@ -253,7 +267,10 @@ def cmd_report(args: argparse.Namespace) -> None:
 def cmd_demo(args: argparse.Namespace) -> None:
     from quads.demo import run_demo
 
-    run_demo(Path(args.data), Path(args.out), preset=args.preset)
+    layout = args.layout
+    data = args.data or ("data/synth-fsc" if layout == "fsc" else "data/synth-slurp-demo")
+    out = args.out or ("runs/demo" if layout == "fsc" else "runs/demo-slurp")
+    run_demo(Path(data), Path(out), preset=args.preset or f"{layout}-demo")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -303,7 +320,36 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--utterances", type=int, help="number of clips (overrides the preset)")
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--workers", type=int, help="parallel espeak-ng processes (default: all cores)")
+    s.add_argument("--workers", type=int, help="parallel TTS jobs (default: 2 per core)")
+    s.add_argument(
+        "--kokoro-share",
+        type=float,
+        help="share of clips voiced by the neural Kokoro engine, the rest by espeak-ng "
+        "(default: the preset's: tiny 0, small/medium 0.3, full 0.5)",
+    )
+    s.add_argument(
+        "--split-sizes",
+        type=int,
+        nargs=3,
+        metavar=("TRAIN", "VALID", "TEST"),
+        help="clips per split (overrides --preset/--utterances)",
+    )
+    s.add_argument(
+        "--kokoro-holdout",
+        metavar="VOICE",
+        help="a Kokoro base voice (e.g. jm_kumo) heard only in the test split",
+    )
+    s.add_argument(
+        "--text",
+        default="default",
+        metavar="JSONL|templates",
+        help="SLURP layout: a JSONL of requests (sentence, scenario, action) to voice, split "
+        "sentence-disjointly (default: SLURP's 2,033 real devel sentences, built in); "
+        "'templates' for the built-in templates",
+    )
+    s.add_argument(
+        "--voices-per-sentence", type=int, default=3, help="voices saying each sentence of --text"
+    )
     s.set_defaults(func=cmd_synth)
 
     s = sub.add_parser("train", help="train one model (QUADS or a baseline) and export it")
@@ -371,9 +417,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_report)
 
     s = sub.add_parser("demo", help="the whole job on built-in synthetic data")
-    s.add_argument("--data", default="data/synth-fsc")
-    s.add_argument("--out", default="runs/demo")
-    s.add_argument("--preset", default="fsc-demo")
+    s.add_argument("--layout", choices=["fsc", "slurp"], default="fsc")
+    s.add_argument("--data", help="corpus folder (default: data/synth-fsc, data/synth-slurp-demo)")
+    s.add_argument("--out", help="run folder (default: runs/demo, runs/demo-slurp)")
+    s.add_argument("--preset", help="training preset (default: fsc-demo, slurp-demo)")
     s.set_defaults(func=cmd_demo)
     return p
 

@@ -1,6 +1,7 @@
 """`quads demo` / `make demo`: the whole job on built-in data, end to end.
 
-Builds a small synthetic FSC corpus with espeak-ng, trains QUADS (base -> tiny.en, 4 bits,
+Builds a small synthetic corpus (FSC layout, or SLURP layout from SLURP's real wordings)
+voiced by espeak-ng and Kokoro, trains QUADS (base -> tiny.en, 4 bits,
 a short MCT schedule), exports the `.quads` file, evaluates it on unseen voices, predicts a
 few clips, and writes the report. Rerunning it reuses what is already done.
 """
@@ -13,7 +14,7 @@ import time
 from pathlib import Path
 
 from quads.config import load_config
-from quads.data.corpus import read_corpus
+from quads.data.corpus import label_space, read_corpus
 from quads.data.synth import build_corpus
 from quads.evaluate.cost import cost_table, format_cost_table
 from quads.evaluate.metrics import format_table
@@ -24,13 +25,16 @@ from quads.train.baselines import compare, row_name
 
 log = logging.getLogger("quads")
 
+# The corpus each layout's demo builds (`build_corpus` arguments).
+DEMO_CORPUS = {"fsc": {"preset": "small"}, "slurp": {"preset": "small", "utterances": 1500}}
+
 
 def run_demo(data: Path, out: Path, preset: str = "fsc-demo") -> dict:
     t0 = time.time()
     cfg = load_config(preset, [f"data.root={data}", f"out_dir={out}"])
-    if not (data / "data" / "test_data.csv").is_file():
-        log.info("building a small synthetic FSC corpus in %s", data)
-    build_corpus(data, layout="fsc", preset="small")  # resumes / skips finished clips
+    layout = cfg.data.layout
+    log.info("building (or checking) a small synthetic %s corpus in %s", layout, data)
+    build_corpus(data, layout=layout, **DEMO_CORPUS[layout])  # skips finished clips
 
     results = compare(cfg, out, [("quads", True, cfg.quant.bits)])
     row = results["rows"][0]
@@ -41,7 +45,7 @@ def run_demo(data: Path, out: Path, preset: str = "fsc-demo") -> dict:
     print("\n" + format_table(test))
 
     loaded = load_model(model_path)
-    clips = read_corpus(data, "fsc", "test").utterances[:3]
+    clips = read_corpus(data, layout, "test").utterances[:3]
     t1 = time.perf_counter()
     preds = predict_files(loaded, [u.path for u in clips], top=3)
     ms = 1000 * (time.perf_counter() - t1) / len(clips)
@@ -52,7 +56,12 @@ def run_demo(data: Path, out: Path, preset: str = "fsc-demo") -> dict:
 
     student = load_whisper(cfg.model.student).config
     teacher = load_whisper(cfg.model.teacher).config
-    print("\n" + format_cost_table(cost_table(student, teacher, cfg.audio.context_seconds, 31)))
+    print(
+        "\n"
+        + format_cost_table(
+            cost_table(student, teacher, cfg.audio.context_seconds, len(label_space(layout)))
+        )
+    )
     report = write_report(out)
     summary = {
         "model": str(model_path),

@@ -1,20 +1,29 @@
 """Cheap CPU augmentation of 16 kHz training clips (numpy/scipy only).
 
 With probability `prob` a clip gets, in this order: speed perturbation (resampling:
-tempo and pitch change together), pitch shift (phase-vocoder time stretch + resampling:
-pitch changes, duration does not), reverberation (with `reverb_prob`; a synthetic
-exponentially decaying impulse response), additive noise at an SNR drawn from a range
-(white, pink or brown), and gain. The clip's length may change (speed); the caller fits
-it to the context afterwards.
+tempo and pitch change together; off by default, see below), pitch shift (phase-vocoder
+time stretch + resampling: pitch changes, duration does not), reverberation (with
+`reverb_prob`; a synthetic room impulse response: direct path, early reflections and a
+late tail whose highs die faster), babble (with `babble_prob`: several other training
+clips summed, at an SNR drawn from a range), additive noise at an SNR drawn from a range
+(white, pink or brown), telephone band-limiting (with `telephone_prob`: 300-3400 Hz
+through an 8 kHz channel) and gain. Then, on the student's log-mel, SpecAugment masks
+(`mask_mel`: frequency bands and time spans, set to the clip's mean).
+
+Everything but speed perturbation keeps the time axis, so the student's frames stay
+aligned with the teacher's features of the clean clip (cached once per corpus); a speed
+change shifts every frame, so `AugmentConfig.speed` defaults to (1, 1), i.e. off.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
-from scipy.signal import fftconvolve, istft, resample_poly, stft
+import soundfile as sf
+from scipy.signal import butter, fftconvolve, istft, resample_poly, sosfilt, stft
 
 from quads.audio import SAMPLE_RATE
 from quads.config import AugmentConfig
@@ -61,13 +70,29 @@ def pitch_shift(audio: np.ndarray, semitones: float) -> np.ndarray:
     return np.pad(out, (0, audio.size - out.size))
 
 
-def reverb(audio: np.ndarray, rng: np.random.Generator, rt60: float) -> np.ndarray:
-    """Convolve with a synthetic room: direct path + exponentially decaying noise tail."""
-    t = np.arange(int(rt60 * SAMPLE_RATE)) / SAMPLE_RATE
-    ir = rng.standard_normal(t.size) * np.exp(-6.9 * t / rt60)  # -60 dB at rt60
+def room_impulse(rng: np.random.Generator, rt60: float) -> np.ndarray:
+    """A synthetic room impulse response, unit energy: the direct path, a few early
+    reflections (5-50 ms, random signs and strengths), and a diffuse noise tail that falls
+    60 dB in `rt60` below 1 kHz and twice as fast above (air and walls absorb highs)."""
+    n = max(int(rt60 * SAMPLE_RATE), 16)
+    t = np.arange(n) / SAMPLE_RATE
+    low = sosfilt(butter(2, 1000, "low", fs=SAMPLE_RATE, output="sos"), rng.standard_normal(n))
+    high = sosfilt(butter(2, 1000, "high", fs=SAMPLE_RATE, output="sos"), rng.standard_normal(n))
+    tail = low * np.exp(-6.9 * t / rt60) + high * np.exp(-13.8 * t / rt60)  # -60 dB at rt60
+    onset = int(rng.uniform(0.005, 0.02) * SAMPLE_RATE)  # the diffuse field builds up
+    tail[:onset] *= np.linspace(0.0, 1.0, onset)
+    ir = 0.3 * tail
+    for _ in range(int(rng.integers(3, 8))):
+        at = int(rng.uniform(0.005, 0.05) * SAMPLE_RATE)
+        if at < n:
+            ir[at] += rng.choice([-1.0, 1.0]) * rng.uniform(0.2, 0.7)
     ir[0] = 1.0
-    ir /= np.sqrt(np.sum(ir**2))
-    wet = fftconvolve(audio, ir)[: audio.size]
+    return (ir / np.sqrt(np.sum(ir**2))).astype(np.float32)
+
+
+def reverb(audio: np.ndarray, rng: np.random.Generator, rt60: float) -> np.ndarray:
+    """Convolve with a synthetic room (`room_impulse`), keeping the length and the peak."""
+    wet = fftconvolve(audio, room_impulse(rng, rt60))[: audio.size]
     return (wet * np.abs(audio).max() / max(np.abs(wet).max(), 1e-9)).astype(np.float32)
 
 
@@ -93,15 +118,67 @@ def add_noise(
     return audio + noise * np.float32(np.sqrt(power / 10 ** (snr_db / 10)))
 
 
+def telephone(audio: np.ndarray) -> np.ndarray:
+    """A telephone channel: down to 8 kHz and back, band-passed to 300-3400 Hz."""
+    narrow = resample_poly(resample_poly(audio, 1, 2), 2, 1)[: audio.size]
+    narrow = np.pad(narrow, (0, audio.size - narrow.size))
+    sos = butter(4, (300, 3400), "bandpass", fs=SAMPLE_RATE, output="sos")
+    return sosfilt(sos, narrow).astype(np.float32)
+
+
+def mix_at_snr(audio: np.ndarray, other: np.ndarray, snr_db: float) -> np.ndarray:
+    """`audio` + `other` scaled so that 10 log10(P_audio / P_other) == snr_db."""
+    p_audio = float(np.mean(audio.astype(np.float64) ** 2))
+    p_other = float(np.mean(other.astype(np.float64) ** 2))
+    if p_audio == 0.0 or p_other == 0.0:
+        return audio
+    return audio + other * np.float32(np.sqrt(p_audio / (p_other * 10 ** (snr_db / 10))))
+
+
+def babble(n_samples: int, clips: Sequence[np.ndarray], rng: np.random.Generator) -> np.ndarray:
+    """A crowd: the clips, each at a random offset and level, summed to `n_samples`."""
+    out = np.zeros(n_samples, np.float32)
+    for clip in clips:
+        clip = clip[:n_samples] / max(float(np.abs(clip).max()), 1e-6)
+        start = int(rng.integers(0, n_samples - clip.size + 1))
+        out[start : start + clip.size] += clip * np.float32(rng.uniform(0.5, 1.0))
+    return out
+
+
+def mask_mel(
+    mel: np.ndarray, rng: np.random.Generator, freq_masks: int, freq_width: int,
+    time_masks: int, time_width: int,
+) -> np.ndarray:  # fmt: skip
+    """SpecAugment masks (no time warping: frames stay where they are) on a (n_mels,
+    frames) log-mel: up to `freq_width` bins and `time_width` frames per mask, set to the
+    clip's mean."""
+    mel = np.array(mel, dtype=np.float32)
+    fill = float(mel.mean())
+    for n_masks, width, axis in ((freq_masks, freq_width, 0), (time_masks, time_width, 1)):
+        size = mel.shape[axis]
+        for _ in range(n_masks):
+            w = int(rng.integers(0, min(width, size) + 1))
+            start = int(rng.integers(0, size - w + 1))
+            if axis == 0:
+                mel[start : start + w] = fill
+            else:
+                mel[:, start : start + w] = fill
+    return mel
+
+
 class Augmenter:
     """`Augmenter(cfg, seed)(audio) -> augmented audio` for 16 kHz float32 mono clips.
 
-    A no-op when `cfg.enabled` is false.
+    A no-op when `cfg.enabled` is false. Babble needs other clips: `babble_from` names
+    them (the training set does it), else babble is skipped.
     """
 
-    def __init__(self, cfg: AugmentConfig, seed: int = 0) -> None:
+    def __init__(
+        self, cfg: AugmentConfig, seed: int = 0, babble_from: Sequence[str | Path] = ()
+    ) -> None:
         self.cfg = cfg
         self.seed = seed
+        self.babble_from = [str(p) for p in babble_from]
         self.reseed(seed)
 
     def reseed(self, seed: int | Sequence[int]) -> None:
@@ -116,10 +193,41 @@ class Augmenter:
         audio = change_speed(audio, rng.uniform(*cfg.speed))
         audio = pitch_shift(audio, rng.uniform(*cfg.pitch_semitones))
         if rng.random() < cfg.reverb_prob:
-            audio = reverb(audio, rng, rt60=rng.uniform(0.2, 0.8))
+            audio = reverb(audio, rng, rt60=rng.uniform(*cfg.rt60))
+        if self.babble_from and rng.random() < cfg.babble_prob:
+            lo, hi = cfg.babble_speakers
+            picks = rng.choice(len(self.babble_from), size=int(rng.integers(lo, hi + 1)))
+            crowd = [self._load(self.babble_from[i]) for i in picks]
+            audio = mix_at_snr(
+                audio, babble(audio.size, crowd, rng), rng.uniform(*cfg.babble_snr_db)
+            )
         audio = add_noise(audio, rng, rng.uniform(*cfg.noise_snr_db), rng.choice(NOISE_COLORS))
+        if rng.random() < cfg.telephone_prob:
+            audio = telephone(audio)
         audio = audio * np.float32(10 ** (rng.uniform(*cfg.gain_db) / 20))
         peak = float(np.abs(audio).max())
         if peak > 1.0:  # keep within full scale rather than clip
             audio = audio / peak
         return audio.astype(np.float32, copy=False)
+
+    @staticmethod
+    def _load(path: str) -> np.ndarray:
+        """A babble clip: mono float32 at 16 kHz (synthetic corpora are 16 kHz already)."""
+        audio, rate = sf.read(path, dtype="float32", always_2d=True)
+        audio = audio.mean(axis=1)
+        if rate != SAMPLE_RATE:
+            ratio = Fraction(SAMPLE_RATE, rate)
+            audio = resample_poly(audio, ratio.numerator, ratio.denominator).astype(np.float32)
+        return audio
+
+    def mask_mel(self, mel: np.ndarray) -> np.ndarray:
+        """SpecAugment on the student's log-mel (with `cfg.prob`, like the audio)."""
+        cfg = self.cfg
+        if not cfg.enabled or not (cfg.spec_freq_masks or cfg.spec_time_masks):
+            return mel
+        if self.rng.random() >= cfg.prob:
+            return mel
+        return mask_mel(
+            mel, self.rng, cfg.spec_freq_masks, cfg.spec_freq_width,
+            cfg.spec_time_masks, cfg.spec_time_width,
+        )  # fmt: skip

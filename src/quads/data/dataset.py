@@ -98,6 +98,8 @@ class SpeechDataset(Dataset):
         self.labels = list(labels)
         self.settings = settings
         self.augment = augment
+        if augment is not None and not augment.babble_from:  # babble from the other clips
+            augment.babble_from = [str(u.path) for u in self.utterances]
         self.targets = label_indices(self.utterances, self.labels)
         self.checked = check
         if check:
@@ -128,6 +130,8 @@ class SpeechDataset(Dataset):
         if self.augment is not None:
             audio = self._augment(audio)
         mel = log_mel(fit(audio, s.n_samples), s.n_mels)
+        if self.augment is not None:
+            mel = torch.from_numpy(self.augment.mask_mel(mel.numpy()))
         if self._cache is not None:
             self._cache[index] = mel
         return mel, self.targets[index], index

@@ -111,6 +111,88 @@ def _language(lang: str) -> tuple[list[str], list[str]]:
     return cmds, [f"{lang} please", f"language {lang}", f"I want to use {lang}"]
 
 
+def _terse(action: str, obj: str, location: str) -> tuple[list[str], list[str]]:
+    """More styles of short imperatives and requests, as people say them to a device:
+    other verbs ("put on", "shut off", "bump up", "grab"), no article ("turn on lights"),
+    one word ("louder"), indirect wishes ("I'd like some juice")."""
+    places = PLACES.get(location, [])
+    if action in ("activate", "deactivate"):
+        on = action == "activate"
+        word = "on" if on else "off"
+        if obj == "music":
+            if on:
+                return ["play music", "put on some music", "start playing music", "play a song"], [
+                    "music",
+                    "I want to listen to music",
+                    "can I have some music",
+                ]
+            return [
+                "stop music",
+                "pause music",
+                "kill the music",
+                "stop playing",
+                "stop the song",
+            ], [
+                "pause",
+                "enough music",
+                "turn music off",
+            ]
+        noun = "lamp" if obj == "lamp" else "lights"
+        verbs = ["put", "power"] + (["light up"] if on else ["shut", "kill"])
+        cmds = []
+        if not places:
+            cmds += [f"{v} {word} the {noun}" for v in verbs if " " not in v and v != "kill"]
+            cmds += [f"turn {word} {noun}", f"switch {noun} {word}", f"turn {word} the {noun} now"]
+            plain = [f"{noun} {word} please", f"the {noun} {word}"]
+            if obj == "lights":
+                plain += ["it's too dark in here"] if on else ["it's too bright in here"]
+            return cmds, plain
+        plain = []
+        for place in places:
+            cmds += [f"put the lights {word} in the {place}", f"turn {word} {place} lights"]
+            cmds += [f"turn {word} the {place} light", f"switch the {place} light {word}"]
+            cmds += [f"shut off the {place} lights"] if not on else [f"light up the {place}"]
+            plain += [f"{place} light {word}", f"lights in the {place} {word}", f"{place} {word}"]
+        return cmds, plain
+    if obj == "heat":
+        up = action == "increase"
+        word, more = ("up", "warmer") if up else ("down", "cooler")
+        cmds = [f"turn heat {word}", f"bump {word} the heat", f"turn the thermostat {word}"]
+        cmds += [
+            "warm it up" if up else "cool it down",
+            f"set the heat {'higher' if up else 'lower'}",
+        ]
+        plain = [f"{'more' if up else 'less'} heat", f"heating {word}", f"{more} in here"]
+        if places:
+            cmds = [f"{c} in the {p}" for c in cmds for p in places]
+            cmds += [f"{'warm up' if up else 'cool down'} the {p}" for p in places]
+            plain = [f"{p} {'warmer' if up else 'cooler'}" for p in places]
+            plain += [f"{p} heating {word}" for p in places]
+        return cmds, plain
+    if obj == "volume":
+        up = action == "increase"
+        word = "up" if up else "down"
+        cmds = [f"bring the volume {word}", f"turn the sound {word} a bit"]
+        cmds += ["pump up the volume", "crank it up"] if up else ["lower the sound", "keep it down"]
+        plain = [f"volume {word} please", "louder please" if up else "quieter please"]
+        plain += ["too quiet", "I can't hear it"] if up else ["too loud", "softer"]
+        return cmds, plain
+    if action == "bring":
+        things = THINGS[obj]
+        cmds = [f"{v} {t}" for v in ("grab", "hand me", "pass me") for t in things[:2]]
+        cmds += [f"bring {obj}", f"bring my {obj}" if obj in ("shoes", "socks") else f"get {obj}"]
+        plain = [f"{obj} please", f"can I have {things[0]}", f"I'd like {things[-1]}"]
+        plain += [f"where are my {obj}" if obj in ("shoes", "socks") else f"where is the {obj}"]
+        return cmds, plain
+    if action == "change language":
+        if obj == "none":
+            cmds = ["switch language", "change the language settings", "set a new language"]
+            return cmds, ["language", "different language please", "another language"]
+        cmds = [f"set {obj}", f"change to {obj}", f"switch language to {obj}"]
+        return cmds, [obj, f"{obj} language", f"in {obj} please", f"I'd like {obj}"]
+    return [], []
+
+
 def fsc_phrases(action: str, obj: str, location: str) -> tuple[list[str], list[str]]:
     """The commands (which take a `WRAPPERS` form) and plain phrases of one FSC intent."""
     if action == "change language":
@@ -125,7 +207,8 @@ def fsc_phrases(action: str, obj: str, location: str) -> tuple[list[str], list[s
         cmds, plain = _bring(obj)
     else:
         raise ValueError(f"no phrasings for FSC intent {action}|{obj}|{location}")
-    return cmds, plain
+    more_cmds, more_plain = _terse(action, obj, location)
+    return cmds + more_cmds, plain + more_plain
 
 
 def fsc_phrasings(action: str, obj: str, location: str) -> list[str]:

@@ -1,12 +1,17 @@
-"""Synthetic corpora in the FSC and SLURP layouts, voiced by espeak-ng (`quads synth`).
+"""Synthetic corpora in the FSC and SLURP layouts, voiced by espeak-ng and Kokoro (`quads synth`).
 
 A corpus is first a deterministic *plan* drawn from the seed (`plan_corpus`: who says
-what, in which split), then rendered: one espeak-ng call per clip, resampled to 16 kHz
+what, in which split), then rendered: one TTS call per clip, resampled to 16 kHz
 and written atomically, in parallel. A clip already on disk is not redone, so a build
 that was interrupted resumes; the CSV/jsonl metadata is written last, from the plan.
 
-A speaker is one accent + voice variant (never shared between splits) with its own rate,
-pitch and word gap, so train, valid and test are speaker-disjoint.
+Two engines voice a corpus, in the share `kokoro_share` (per preset, `KOKORO_SHARE`):
+- espeak-ng: a speaker is one accent + voice variant (never shared between splits) with its
+  own rate, pitch and word gap;
+- Kokoro-82M (`kokoro.py`, a neural voice): a speaker is a convex mix of its five style
+  tables with its own speed and phonemizing accent; its name starts with `kokoro-`.
+A clip's speaker id (FSC `speakerId`, SLURP recording `speaker`) names its engine and voice
+(`engine_of`); train, valid and test are speaker-disjoint.
 """
 
 from __future__ import annotations
@@ -18,9 +23,11 @@ import json
 import logging
 import os
 import random
+import re
 import shutil
 import string
 import subprocess
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -31,9 +38,18 @@ import soundfile as sf
 from tqdm import tqdm
 
 from quads.audio import SAMPLE_RATE, resample
-from quads.data import fsc, slurp
+from quads.data import fsc, kokoro, slurp
 from quads.data.corpus import SPLITS, check_layout, label_space
+from quads.data.kokoro import KokoroVoice
 from quads.data.phrases import SLOTS, SLURP_TEMPLATES, WRAPPER_WEIGHTS, WRAPPERS, fsc_phrases
+from quads.data.wordings import (
+    SLURP_DEVEL,
+    Sentence,
+    read_sentences,
+    round_robin,
+    sentence_stream,
+    split_sentences,
+)
 
 logger = logging.getLogger("quads")
 
@@ -55,8 +71,16 @@ PRESETS = {
     "fsc": {"tiny": 155, "small": 2000, "medium": 6000, "full": 12000},
     "slurp": {"tiny": 240, "small": 3000, "medium": 7500, "full": 15000},
 }
+# Share of the clips voiced by Kokoro (the rest by espeak-ng); about 1 s of CPU per Kokoro
+# clip vs a few ms per espeak-ng clip, so the tiny preset of the tests stays espeak-only.
+KOKORO_SHARE = {"tiny": 0.0, "small": 0.3, "medium": 0.3, "full": 0.5}
 EVAL_SHARE = 0.15
 CLIPS_PER_SPEAKER = 30
+CLIPS_PER_KOKORO_VOICE = 20  # mixes cost nothing: more voices than espeak per clip
+# Default text of each layout: FSC's phrase tables, SLURP's real devel sentences.
+DEFAULT_TEXT = {"fsc": None, "slurp": SLURP_DEVEL}
+VOICES_PER_SENTENCE = 3  # with a text source, each sentence is said by this many voices
+TEMPLATE_FILL = 3  # template sentences for an intent a split's text source lacks
 META_FILE = "synth.json"
 
 
@@ -72,6 +96,8 @@ class Speaker:
     pitch: int  # 0-99
     gap: int  # extra pause between words, 10 ms units
 
+    engine = "espeak"
+
     @property
     def name(self) -> str:
         return f"{self.accent}+{self.variant}-s{self.rate}-p{self.pitch}-g{self.gap}"
@@ -85,7 +111,7 @@ class Speaker:
 class Clip:
     id: str
     split: str
-    speaker: Speaker
+    speaker: Speaker | KokoroVoice
     text: str
     label: str
     path: str  # relative to the corpus root
@@ -97,6 +123,16 @@ class Clip:
 
 
 # --- the plan -------------------------------------------------------------------------
+
+
+ESPEAK_ID = re.compile(r"^[a-z]{2}[\w-]*\+[\w]+-s\d+-p\d+-g\d+$")  # `Speaker.name`
+
+
+def engine_of(speaker_id: str) -> str:
+    """The engine that voiced a synthetic clip, from its speaker id ("other": not ours)."""
+    if speaker_id.startswith(f"{kokoro.ENGINE}-"):
+        return kokoro.ENGINE
+    return "espeak" if ESPEAK_ID.match(speaker_id) else "other"
 
 
 def split_sizes(total: int, n_intents: int) -> dict[str, int]:
@@ -127,6 +163,32 @@ def _speakers(rng: random.Random, total: int) -> dict[str, list[Speaker]]:
     return out
 
 
+def _kokoro_voices(
+    seed: int, counts: dict[str, int], holdout: str | None = None
+) -> dict[str, list[KokoroVoice]]:
+    """`counts[split]` distinct Kokoro voices per split (their own random stream, so an
+    espeak-only plan is unchanged). With `holdout` (a base voice), train and valid mixes
+    leave that table out and test voices are that table alone, at varied speeds."""
+    rng = random.Random(f"kokoro-{seed}")
+    out: dict[str, list[KokoroVoice]] = {split: [] for split in SPLITS}
+    seen: set[str] = set()
+    for split in SPLITS:
+        tries = 0
+        while len(out[split]) < counts[split]:
+            tries += 1
+            if holdout and split == "test":
+                mix = tuple(float(v == holdout) for v in kokoro.BASE_VOICES)
+                lo, hi = (round(x * 20) for x in kokoro.SPEEDS)
+                speed = rng.randint(lo, hi) / 20
+                voice = KokoroVoice(mix, speed, rng.choice(kokoro.ACCENTS))
+            else:
+                voice = kokoro.random_voice(rng, exclude=(holdout,) if holdout else ())
+            if voice.name not in seen or tries > 1000:  # few distinct held-out voices exist
+                seen.add(voice.name)
+                out[split].append(voice)
+    return out
+
+
 def _fsc_text(rng: random.Random, label: str) -> tuple[str, str]:
     cmds, plain = fsc_phrases(*label.split("|"))
     core = rng.choice(cmds + plain)
@@ -148,37 +210,117 @@ def _slurp_text(rng: random.Random, label: str) -> tuple[str, str]:
     return "".join(text), "".join(annotation)
 
 
+def _text_pools(
+    layout: str, text: str | Path, seed: int, intents: list[str]
+) -> dict[str, list[Sentence]]:
+    """Sentence-disjoint pools of a text source; an intent a split lacks gets template
+    sentences (SLURP) that no other split says."""
+    if layout != "slurp":
+        raise ValueError("a text source (JSONL of SLURP-style requests) is for --layout slurp")
+    pools = split_sentences(read_sentences(text, intents), seed)
+    rng = random.Random(f"fill-{seed}")
+    taken = {s.text for pool in pools.values() for s in pool}
+    for split in SPLITS:
+        present = {s.label for s in pools[split]}
+        fill = []
+        for label in (i for i in intents if i not in present):
+            for _ in range(20 * TEMPLATE_FILL):
+                if sum(s.label == label for s in fill) == TEMPLATE_FILL:
+                    break
+                said, annotation = _slurp_text(rng, label)
+                if said not in taken:
+                    taken.add(said)
+                    fill.append(Sentence(said, label, annotation))
+        pools[split] = round_robin(pools[split] + fill)
+    return pools
+
+
 def plan_corpus(
-    layout: str, utterances: int | None = None, preset: str = "small", seed: int = 0
+    layout: str,
+    utterances: int | None = None,
+    preset: str = "small",
+    seed: int = 0,
+    kokoro_share: float | dict[str, float] | None = None,
+    sizes: dict[str, int] | None = None,
+    kokoro_holdout: str | None = None,
+    text: str | Path | None = "default",
+    voices_per_sentence: int = VOICES_PER_SENTENCE,
 ) -> list[Clip]:
-    """The deterministic list of clips of a synthetic corpus (same arguments, same plan)."""
+    """The deterministic list of clips of a synthetic corpus (same arguments, same plan).
+
+    `kokoro_share` (default: the preset's; a number, or one per split, e.g. an engine left
+    out of training: {"train": 0, "valid": 0, "test": 0.5}) of each split is voiced by
+    Kokoro; `sizes` sets the clips per split instead of `utterances`; `kokoro_holdout`
+    keeps one Kokoro base voice for the test split only (see `_kokoro_voices`). `text`: a JSONL text source
+    (`wordings.py`) whose sentences are split sentence-disjointly and each said by
+    `voices_per_sentence` voices; "default" is the layout's (`DEFAULT_TEXT`), None the
+    built-in phrase tables and templates.
+    """
     check_layout(layout)
     if preset not in PRESETS[layout]:
         raise ValueError(f"unknown preset {preset!r}; expected one of {list(PRESETS[layout])}")
-    total = utterances if utterances is not None else PRESETS[layout][preset]
+    share = KOKORO_SHARE[preset] if kokoro_share is None else kokoro_share
+    shares = share if isinstance(share, dict) else {split: share for split in SPLITS}
+    if set(shares) != set(SPLITS) or not all(0.0 <= x <= 1.0 for x in shares.values()):
+        raise ValueError(f"kokoro_share={share}: a share between 0 and 1 (or one per split)")
+    if kokoro_holdout is not None and kokoro_holdout not in kokoro.BASE_VOICES:
+        raise ValueError(f"unknown Kokoro voice {kokoro_holdout!r}: {kokoro.BASE_VOICES}")
     intents = label_space(layout)
-    sizes = split_sizes(total, len(intents))
+    if text == "default":
+        text = DEFAULT_TEXT[layout]
+    if voices_per_sentence < 1:
+        raise ValueError(f"voices_per_sentence={voices_per_sentence} must be 1 or more")
+    pools = _text_pools(layout, text, seed, intents) if text is not None else None
+    if sizes is None:
+        total = utterances if utterances is not None else PRESETS[layout][preset]
+        sizes = split_sizes(total, len(intents))
+    else:
+        if set(sizes) != set(SPLITS) or min(sizes.values()) < len(intents):
+            raise ValueError(
+                f"sizes={sizes}: each of {SPLITS} needs at least one clip per intent "
+                f"({len(intents)})"
+            )
+        total = sum(sizes.values())
     rng = random.Random(seed)
     speakers = _speakers(rng, total)
+    n_kokoro = {s: round(shares[s] * sizes[s]) for s in SPLITS}
+    voices = _kokoro_voices(
+        seed,
+        {s: -(-n // CLIPS_PER_KOKORO_VOICE) + (n > 0) for s, n in n_kokoro.items()},
+        kokoro_holdout,
+    )
     text_for = _fsc_text if layout == "fsc" else _slurp_text
     clips: list[Clip] = []
     ids: set[str] = set()
     for split in SPLITS:
-        n = sizes[split]
-        who = (speakers[split] * (n // len(speakers[split]) + 1))[:n]
+        n, n_k = sizes[split], n_kokoro[split]
+        who: list[Speaker | KokoroVoice] = []
+        for pool, m in ((speakers[split], n - n_k), (voices[split], n_k)):
+            if m:
+                who += (pool * (m // len(pool) + 1))[:m]
         rng.shuffle(who)
         said: set[tuple[str, str]] = set()
+        lines = sentence_stream(pools[split], n, voices_per_sentence) if pools else None
         for k, speaker in enumerate(who):
-            label = intents[k % len(intents)]
-            for _ in range(20):  # a speaker says each sentence once, where there are enough
-                text, annotation = text_for(rng, label)
-                if (speaker.name, text) not in said:
-                    break
-            said.add((speaker.name, text))
+            if lines:
+                line = lines[k]
+                said_text, annotation, label = line.text, line.annotation, line.label
+                # another voice for this sentence, if a later clip's speaker has not said it
+                later = (j for j in range(k + 1, n) if (who[j].name, said_text) not in said)
+                if (speaker.name, said_text) in said and (j := next(later, None)) is not None:
+                    who[k], who[j] = who[j], who[k]
+                    speaker = who[k]
+            else:
+                label = intents[k % len(intents)]
+                for _ in range(20):  # a speaker says each sentence once, where there are enough
+                    said_text, annotation = text_for(rng, label)
+                    if (speaker.name, said_text) not in said:
+                        break
+            said.add((speaker.name, said_text))
             while True:
                 lead, tail = round(rng.uniform(0.05, 0.4), 3), round(rng.uniform(0.05, 0.3), 3)
                 level, noise_db = round(rng.uniform(0.3, 0.9), 3), round(rng.uniform(45, 70), 1)
-                key = f"{layout}|{speaker.name}|{text}|{lead}|{tail}|{level}|{noise_db}"
+                key = f"{layout}|{speaker.name}|{said_text}|{lead}|{tail}|{level}|{noise_db}"
                 clip_id = hashlib.sha1(key.encode()).hexdigest()[:20]
                 if clip_id not in ids:
                     break
@@ -192,7 +334,7 @@ def plan_corpus(
                     clip_id,
                     split,
                     speaker,
-                    text,
+                    said_text,
                     label,
                     path,
                     lead,
@@ -219,17 +361,25 @@ def espeak_path() -> str:
     return found
 
 
-def synthesize(clip: Clip, espeak: str = ESPEAK) -> np.ndarray:
-    """The clip's audio: 16 kHz mono float32, with its silences, level and noise floor."""
+def _espeak_speech(clip: Clip, espeak: str) -> tuple[np.ndarray, int]:
     cmd = [espeak, *clip.speaker.espeak_args(), "--stdout", clip.text]
     proc = subprocess.run(cmd, capture_output=True, timeout=120)
     if proc.returncode != 0 or not proc.stdout:
         err = proc.stderr.decode(errors="replace").strip()
         raise SynthError(f"{' '.join(cmd)!r} failed (exit {proc.returncode}): {err}")
     speech, rate = sf.read(io.BytesIO(proc.stdout), dtype="float32")
-    voiced = np.flatnonzero(np.abs(speech) > 0.01 * np.abs(speech).max())
+    return speech, rate
+
+
+def synthesize(clip: Clip, espeak: str = ESPEAK) -> np.ndarray:
+    """The clip's audio: 16 kHz mono float32, with its silences, level and noise floor."""
+    if clip.speaker.engine == kokoro.ENGINE:
+        speech, rate = kokoro.engine(espeak).speak(clip.text, clip.speaker), kokoro.SAMPLE_RATE
+    else:
+        speech, rate = _espeak_speech(clip, espeak)
+    voiced = np.flatnonzero(np.abs(speech) > 0.01 * np.abs(speech).max(initial=0.0))
     if voiced.size == 0:
-        raise SynthError(f"{ESPEAK} produced silence for {clip.text!r} ({clip.speaker.name})")
+        raise SynthError(f"{clip.speaker.engine} produced silence for {clip.text!r}")
     speech = resample(speech[voiced[0] : voiced[-1] + 1], rate, SAMPLE_RATE)
     speech *= clip.level / np.abs(speech).max()
     lead, tail = (np.zeros(int(s * SAMPLE_RATE), np.float32) for s in (clip.lead, clip.tail))
@@ -298,7 +448,8 @@ def _write_slurp(root: Path, clips: list[Clip]) -> list[Path]:
                     "recordings": [],
                 }
             rec = {"file": Path(c.path).name, "wer": 0.0, "ent_wer": 0.0, "status": "correct"}
-            sentences[c.text]["recordings"].append({**rec, "speaker": c.speaker.name})
+            rec |= {"speaker": c.speaker.name, "engine": c.speaker.engine}
+            sentences[c.text]["recordings"].append(rec)
         files.append(slurp.split_file(root, split))
         _write_text(files[-1], "".join(json.dumps(s) + "\n" for s in sentences.values()))
     return files
@@ -341,25 +492,51 @@ def build_corpus(
     seed: int = 0,
     workers: int | None = None,
     progress: bool = True,
+    kokoro_share: float | dict[str, float] | None = None,
+    sizes: dict[str, int] | None = None,
+    kokoro_holdout: str | None = None,
+    text: str | Path | None = "default",
+    voices_per_sentence: int = VOICES_PER_SENTENCE,
 ) -> dict:
     """Build (or finish) a synthetic corpus at `root` in the FSC or SLURP layout.
 
-    Returns a summary: clips and speakers per split, clips made now vs found on disk,
-    seconds, clips/s, hours of audio and megabytes.
+    Returns a summary: clips, speakers and engines per split, clips made now vs found on
+    disk, seconds, clips/s, hours of audio and megabytes.
     """
     espeak = espeak_path()
     root = Path(root)
-    clips = plan_corpus(layout, utterances, preset, seed)
+    clips = plan_corpus(
+        layout,
+        utterances,
+        preset,
+        seed,
+        kokoro_share,
+        sizes,
+        kokoro_holdout,
+        text,
+        voices_per_sentence,
+    )
     _check_target(root, layout)
     root.mkdir(parents=True, exist_ok=True)
-    # Threads suffice: the work is in espeak-ng subprocesses and GIL-free numpy/libsndfile;
-    # two per core hide the subprocess start-up (measured: 1.5x faster than one per core).
+    if any(c.speaker.engine == kokoro.ENGINE for c in clips):
+        kokoro.engine(espeak)  # fail early (and once) if the engine is not installed
+    # Threads suffice: the work is in espeak-ng subprocesses, GIL-free numpy/libsndfile and
+    # onnxruntime; two per core hide the subprocess start-up (measured: 1.5x faster than one
+    # per core). Kokoro runs (one ONNX thread each) are limited to one per core.
     workers = workers or 2 * (os.cpu_count() or 1)
+    kokoro_slots = threading.Semaphore(max(1, min(workers, os.cpu_count() or 1)))
+
+    def job(clip: Clip) -> tuple[bool, float]:
+        if clip.speaker.engine != kokoro.ENGINE:
+            return render(clip, root, espeak)
+        with kokoro_slots:
+            return render(clip, root, espeak)
+
     start = time.perf_counter()
     made, seconds = 0, 0.0
     pool = ThreadPoolExecutor(max_workers=workers)
     try:
-        jobs = pool.map(lambda c: render(c, root, espeak), clips)
+        jobs = pool.map(job, clips)
         bar = tqdm(
             jobs, total=len(clips), desc=f"synth {layout}", unit="clip", disable=not progress
         )
@@ -376,11 +553,18 @@ def build_corpus(
         "root": str(root),
         "preset": preset if utterances is None else None,
         "seed": seed,
+        "kokoro_share": KOKORO_SHARE[preset] if kokoro_share is None else kokoro_share,
+        "kokoro_holdout": kokoro_holdout,
+        "text": str(DEFAULT_TEXT[layout] if text == "default" else text),
         "utterances": len(clips),
         "splits": {
             s: {
                 "utterances": sum(c.split == s for c in clips),
                 "speakers": len({c.speaker.name for c in clips if c.split == s}),
+                "engines": {
+                    e: sum(c.split == s and c.speaker.engine == e for c in clips)
+                    for e in ("espeak", kokoro.ENGINE)
+                },
             }
             for s in SPLITS
         },

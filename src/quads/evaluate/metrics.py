@@ -102,6 +102,18 @@ def evaluate_predictions(
     }
 
 
+def breakdown(
+    y_true: list[str], y_pred: list[str], groups: list[str], labels: list[str], layout: str | None
+) -> dict[str, dict]:
+    """Utterances, accuracy and macro-F1 per group (e.g. per TTS engine), groups sorted."""
+    out = {}
+    for group in sorted(set(groups)):
+        idx = [i for i, g in enumerate(groups) if g == group]
+        r = evaluate_predictions([y_true[i] for i in idx], [y_pred[i] for i in idx], labels, layout)
+        out[group] = {"n": r["n"], "accuracy": r["accuracy"], "f1": r["f1"]}
+    return out
+
+
 def most_confused(result: dict, k: int = 5) -> list[tuple[str, str, int]]:
     """The k most frequent (true, predicted) mistakes from the confusion matrix."""
     labels, confusion = result["labels"], result["confusion"]

@@ -1,0 +1,152 @@
+"""The Kokoro engine: phoneme mapping, voice mixes, and clips in mixed-engine corpora."""
+
+import json
+import random
+import subprocess
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from quads.data import kokoro, label_space, read_corpus
+from quads.data.phrases import fsc_phrasings
+from quads.data.synth import (
+    Clip,
+    build_corpus,
+    engine_of,
+    espeak_path,
+    plan_corpus,
+    synthesize,
+)
+
+# espeak-ng marks that Kokoro has no symbol for: the syllabic-consonant diacritic.
+DROPPABLE = {"\u0329"}
+
+
+@pytest.fixture(scope="module")
+def vocab():
+    return kokoro.load_vocab()
+
+
+def test_phoneme_map_targets_are_in_the_vocabulary(vocab):
+    for _, target in kokoro.PHONEME_MAP:
+        assert all(c in vocab for c in target), target
+
+
+@pytest.mark.parametrize("accent", kokoro.ACCENTS)
+def test_mapping_drops_nothing_the_vocabulary_has(vocab, accent):
+    texts = sorted({t for lab in label_space("fsc") for t in fsc_phrasings(*lab.split("|"))})
+    texts += ["What's the weather like in London at 5 pm?", "Set an alarm for 7:30 tomorrow"]
+    dropped = set()
+    for text in texts[::10]:
+        ipa = kokoro.espeak_ipa(text, accent, espeak_path())
+        mapped = ipa
+        for a, b in kokoro.PHONEME_MAP:
+            mapped = mapped.replace(a, b)
+        out = kokoro.to_kokoro(ipa, vocab)
+        assert out == "".join(c for c in mapped if c in vocab)  # every known symbol kept
+        assert "ˈ" in out and len(out) >= len(text) // 2, (text, out)
+        dropped |= {c for c in mapped if c not in vocab}
+    assert dropped <= DROPPABLE, dropped
+    # the multi-symbol sounds become Kokoro's single symbols
+    assert kokoro.to_kokoro("lˈaɪts tʃˈeɪndʒ", vocab) == "lˈIts ʧˈAnʤ"
+
+
+def test_random_voices_are_convex_mixes_and_deterministic():
+    a = [kokoro.random_voice(random.Random(7)) for _ in range(3)]
+    assert a[0] == a[1] == a[2]
+    rng = random.Random(1)
+    voices = [kokoro.random_voice(rng) for _ in range(200)]
+    assert len({v.name for v in voices}) > 150
+    for v in voices:
+        assert abs(sum(v.mix) - 1) < 1e-9 and min(v.mix) >= 0
+        assert kokoro.SPEEDS[0] <= v.speed <= kokoro.SPEEDS[1]
+        assert v.name.startswith("kokoro-") and engine_of(v.name) == "kokoro"
+    held = kokoro.random_voice(random.Random(3), exclude=("jm_kumo",))
+    assert held.mix[kokoro.BASE_VOICES.index("jm_kumo")] == 0
+    with pytest.raises(ValueError):
+        kokoro.KokoroVoice((0.5, 0.6, 0, 0, 0), 1.0)
+
+
+def test_mixed_plan_shares_engines_and_keeps_speakers_disjoint():
+    plan = plan_corpus("fsc", utterances=1000, kokoro_share=0.4, seed=5)
+    assert plan == plan_corpus("fsc", utterances=1000, kokoro_share=0.4, seed=5)
+    speakers = {
+        s: {c.speaker.name for c in plan if c.split == s} for s in ("train", "valid", "test")
+    }
+    assert not speakers["train"] & (speakers["valid"] | speakers["test"])
+    assert not speakers["valid"] & speakers["test"]
+    for split in ("train", "valid", "test"):
+        clips = [c for c in plan if c.split == split]
+        share = sum(engine_of(c.speaker.name) == "kokoro" for c in clips) / len(clips)
+        assert share == pytest.approx(0.4, abs=0.01)
+    # espeak-only plans are what they were before the second engine existed
+    assert all(c.speaker.engine == "espeak" for c in plan_corpus("fsc", preset="tiny"))
+
+
+def test_holdout_voice_is_only_in_test():
+    plan = plan_corpus("fsc", utterances=600, kokoro_share=0.5, kokoro_holdout="jm_kumo")
+    k = kokoro.BASE_VOICES.index("jm_kumo")
+    for c in plan:
+        if c.speaker.engine == "kokoro":
+            assert (c.speaker.mix[k] == 1.0) == (c.split == "test"), c.speaker.name
+
+
+def test_kokoro_clip_is_16k_mono_of_plausible_length():
+    voice = kokoro.KokoroVoice((0.5, 0, 0.5, 0, 0), 1.0)
+    clip = Clip("ab12", "test", voice, "Turn on the lights in the kitchen", "x", "x.wav",
+                lead=0.1, tail=0.1, level=0.5, noise_db=60.0)  # fmt: skip
+    audio = synthesize(clip, espeak_path())
+    assert audio.ndim == 1 and audio.dtype == np.float32
+    seconds = audio.size / 16000
+    assert 1.2 < seconds < 4.0, seconds  # seven words, said at a normal speed
+    assert np.abs(audio).max() == pytest.approx(0.5, abs=0.02)
+    assert np.array_equal(audio, synthesize(clip, espeak_path()))  # same voice, same audio
+    fast = synthesize(Clip(**{**clip.__dict__, "speaker": kokoro.KokoroVoice(voice.mix, 1.25)}))
+    assert fast.size < audio.size
+
+
+def test_engine_recorded_per_clip(tmp_path):
+    summary = build_corpus(tmp_path / "fsc", "fsc", utterances=93, kokoro_share=0.1,
+                           progress=False, seed=2)  # fmt: skip
+    assert {s: v["engines"]["kokoro"] for s, v in summary["splits"].items()} == {
+        "train": 3, "valid": 3, "test": 3}  # fmt: skip
+    for split in ("train", "valid", "test"):
+        corpus = read_corpus(tmp_path / "fsc", "fsc", split)
+        engines = [engine_of(u.speaker) for u in corpus.utterances]
+        assert engines.count("kokoro") == 3 and engines.count("espeak") == 28
+        for u in corpus.utterances:
+            info = sf.info(str(u.path))
+            assert (info.samplerate, info.channels) == (16000, 1)
+    summary = build_corpus(tmp_path / "slurp", "slurp", utterances=180, kokoro_share=0.02,
+                           progress=False)  # fmt: skip
+    lines = (tmp_path / "slurp" / "dataset" / "slurp" / "test.jsonl").read_text().splitlines()
+    recs = [r for line in lines for r in json.loads(line)["recordings"]]
+    assert {r["engine"] for r in recs} == {"espeak", "kokoro"}
+    assert all(engine_of(r["speaker"]) == r["engine"] for r in recs)
+
+
+def test_missing_espeak_voice_is_one_line_error():
+    with pytest.raises(kokoro.KokoroError, match="espeak-ng"):
+        kokoro.espeak_ipa("hello", "xx-nonexistent", espeak_path())
+
+
+def test_espeak_ipa_joins_clauses():
+    ipa = kokoro.espeak_ipa("Hello there. Turn it on", "en-us", espeak_path())
+    assert "\n" not in ipa and ", " in ipa
+    assert subprocess.run(["espeak-ng", "--version"], capture_output=True).returncode == 0
+
+
+def test_engine_of_speaker_ids_and_breakdown():
+    plan = plan_corpus("fsc", utterances=400, kokoro_share=0.5)
+    assert all(engine_of(c.speaker.name) == c.speaker.engine for c in plan)
+    assert engine_of("2BqVo8kVB2Skwgyb") == "other"  # a real FSC speaker
+
+    from quads.evaluate.metrics import breakdown
+
+    labels = ["a", "b"]
+    result = breakdown(
+        ["a", "b", "a", "b"], ["a", "b", "b", "b"], ["x", "x", "y", "y"], labels, None
+    )
+    assert result["x"] == {"n": 2, "accuracy": 1.0, "f1": 1.0}
+    assert result["y"]["n"] == 2 and result["y"]["accuracy"] == 0.5
