@@ -57,7 +57,8 @@ def cmd_synth(args: argparse.Namespace) -> None:
 
         if args.layout == "manifest":
             raise ValueError("--layout manifest needs --intents FILE (the commands to voice)")
-        sizes = dict(zip(("train", "valid", "test"), args.split_sizes)) if args.split_sizes else None
+        splits = ("train", "valid", "test")
+        sizes = dict(zip(splits, args.split_sizes)) if args.split_sizes else None
         summary = build_corpus(
             args.out,
             layout=args.layout or "fsc",

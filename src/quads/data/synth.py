@@ -251,8 +251,8 @@ def plan_corpus(
     `kokoro_share` (default: the preset's; a number, or one per split, e.g. an engine left
     out of training: {"train": 0, "valid": 0, "test": 0.5}) of each split is voiced by
     Kokoro; `sizes` sets the clips per split instead of `utterances`; `kokoro_holdout`
-    keeps one Kokoro base voice for the test split only (see `_kokoro_voices`). `text`: a JSONL text source
-    (`wordings.py`) whose sentences are split sentence-disjointly and each said by
+    keeps one Kokoro base voice for the test split only (see `_kokoro_voices`). `text`: a
+    JSONL text source (`wordings.py`) whose sentences are split sentence-disjointly and each said by
     `voices_per_sentence` voices; "default" is the layout's (`DEFAULT_TEXT`), None the
     built-in phrase tables and templates.
     """
