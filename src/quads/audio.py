@@ -14,63 +14,26 @@ from __future__ import annotations
 import functools
 import logging
 from dataclasses import dataclass
-from math import gcd
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 import torch
-from scipy.signal import resample_poly
 
 from quads.config import AudioConfig
 
+# Loading is shared with the torch-free runtime (one definition of what a valid clip is).
+from quads.runtime.audio import (  # noqa: F401  (re-exported)
+    HOP_LENGTH,
+    N_FFT,
+    SAMPLE_RATE,
+    AudioError,
+    load_audio,
+    resample,
+)
+
 logger = logging.getLogger("quads")
 
-SAMPLE_RATE = 16000  # Whisper's frontend is fixed at 16 kHz ...
-N_FFT = 400  # ... 25 ms windows ...
-HOP_LENGTH = 160  # ... every 10 ms: 100 mel frames per second.
 TOO_LONG_POLICIES = ("truncate", "error")
-
-
-class AudioError(ValueError):
-    """An audio file or array that cannot be used; the message names the file and why."""
-
-
-def resample(audio: np.ndarray, orig_rate: int, target_rate: int) -> np.ndarray:
-    """Polyphase resampling of a 1-D signal (exact rational ratio)."""
-    if orig_rate == target_rate:
-        return audio
-    g = gcd(int(orig_rate), int(target_rate))
-    out = resample_poly(audio, target_rate // g, orig_rate // g)
-    return out.astype(np.float32, copy=False)
-
-
-def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """Read a wav/flac (anything libsndfile reads) as mono float32 at `sample_rate`.
-
-    Channels are averaged; another rate is resampled (logged at INFO). Raises AudioError
-    for a missing, unreadable, empty or non-finite clip.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise AudioError(f"{path}: audio file not found")
-    try:
-        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
-    except (sf.SoundFileError, RuntimeError) as e:
-        raise AudioError(f"{path}: not a readable audio file ({e})") from None
-    if data.size == 0:
-        raise AudioError(f"{path}: empty audio clip (0 samples)")
-    if not np.isfinite(data).all():
-        raise AudioError(f"{path}: audio contains NaN or infinite samples")
-    audio = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
-    peak = float(np.abs(audio).max())
-    if peak > 1.0:
-        logger.warning("%s: peak %.3f exceeds full scale; scaled down to 1.0", path, peak)
-        audio = audio / peak
-    if rate != sample_rate:
-        logger.info("%s: resampled %d Hz -> %d Hz", path, rate, sample_rate)
-        audio = resample(audio, rate, sample_rate)
-    return np.ascontiguousarray(audio, dtype=np.float32)
 
 
 def pad_or_trim(
