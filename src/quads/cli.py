@@ -78,7 +78,48 @@ def cmd_eval(args: argparse.Namespace) -> None:
         print(f"wrote {args.json}")
 
 
-def cmd_predict(args: argparse.Namespace) -> None:
+def _runtime_available(model: str) -> bool:
+    """Whether the lean runtime (numpy + onnxruntime, + onnx for a .quads file) is installed."""
+    import importlib.util
+
+    needed = ["onnxruntime", "soundfile"] + ([] if model.endswith(".onnx") else ["onnx"])
+    return all(importlib.util.find_spec(name) is not None for name in needed)
+
+
+def _predict_runtime(args: argparse.Namespace) -> int:
+    """`quads predict` with the lean runtime: no torch, no transformers."""
+    from quads.runtime.audio import AudioError
+    from quads.runtime.session import IntentSession
+
+    t0 = time.perf_counter()
+    session = IntentSession(args.model, threads=args.threads)
+    t1 = time.perf_counter()
+    failed = 0
+    for path in args.audio:  # one clip at a time: a bad file costs only its own line
+        try:
+            top = session.predict_files([path], args.top)[0]
+        except AudioError as e:
+            print(f"quads predict: error: {e}", file=sys.stderr)
+            failed += 1
+            continue
+        print(f"{path}: " + ", ".join(f"{label} ({p:.2f})" for label, p in top))
+    t2 = time.perf_counter()
+    print(
+        f"loaded in {1000 * (t1 - t0):.0f} ms (onnxruntime); predicted "
+        f"{len(args.audio) - failed} file(s) in {1000 * (t2 - t1):.0f} ms"
+    )
+    return 1 if failed else 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int | None:
+    engine = args.engine
+    if engine == "auto":
+        runtime = args.model.endswith(".onnx") or _runtime_available(args.model)
+        engine = "onnxruntime" if runtime else "torch"
+    if engine == "onnxruntime":
+        return _predict_runtime(args)
+    if args.model.endswith(".onnx"):
+        raise ValueError(f"{args.model}: an .onnx model needs --engine onnxruntime")
     from quads.inference import load_model, predict_files
 
     t0 = time.perf_counter()
@@ -95,15 +136,42 @@ def cmd_predict(args: argparse.Namespace) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> None:
+    run = Path(args.run)
+    if run.is_file():  # a .quads file: to ONNX
+        if not args.onnx:
+            raise ValueError(f"{run}: exporting a .quads file needs --onnx OUT.onnx")
+        _export_onnx(args, run)
+        return
     from quads.config import Config, from_dict
     from quads.train.mct import Trainer
 
-    run = Path(args.run)
     if not (run / "config.json").is_file() or not (run / "best.pt").is_file():
         raise FileNotFoundError(f"{run}: not a training run folder (needs config.json, best.pt)")
     cfg = from_dict(Config, json.loads((run / "config.json").read_text()))
     cfg.out_dir = str(run)
     print(json.dumps(Trainer(cfg, progress=False).export(run / "best.pt"), indent=2))
+    if args.onnx:
+        _export_onnx(args, run / "model.quads")
+
+
+def _export_onnx(args: argparse.Namespace, model: Path) -> None:
+    from quads.runtime.export import corpus_accuracy, export_onnx
+
+    if args.int8 and not args.data:
+        raise ValueError("--int8 needs --data CORPUS: its accuracy is measured against fp32's")
+    size = export_onnx(model, args.onnx, args.int8, args.per_channel, args.frontend)
+    kind = "int8" if args.int8 else "fp32"
+    print(f"wrote {args.onnx} ({kind}, {size:,} bytes)")
+    if args.data:
+        rows = [(kind, args.onnx)]
+        if args.int8:
+            rows.insert(0, ("fp32", str(model)))
+        for name, path in rows:
+            r = corpus_accuracy(path, args.data, args.split)
+            print(
+                f"{name}: {args.split} accuracy {100 * r['accuracy']:.2f} %, "
+                f"macro-F1 {100 * r['f1']:.2f} % ({r['n']} clips)"
+            )
 
 
 def cmd_cost(args: argparse.Namespace) -> None:
@@ -187,10 +255,25 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("model", help=".quads file")
     s.add_argument("audio", nargs="+", help="wav or flac files")
     s.add_argument("--top", type=int, default=3)
+    s.add_argument(
+        "--engine",
+        choices=["auto", "onnxruntime", "torch"],
+        default="auto",
+        help="auto: the lean runtime (numpy + onnxruntime) when installed, else torch",
+    )
+    s.add_argument("--threads", type=int, help="onnxruntime threads (default: all cores)")
     s.set_defaults(func=cmd_predict)
 
-    s = sub.add_parser("export", help="(re)write model.quads from a run's best checkpoint")
-    s.add_argument("run", help="training run folder")
+    s = sub.add_parser(
+        "export", help="(re)write model.quads from a run's best checkpoint; a .quads file to ONNX"
+    )
+    s.add_argument("run", help="training run folder, or a .quads file (with --onnx)")
+    s.add_argument("--onnx", help="also write this ONNX model (fp32 codes + codebooks)")
+    s.add_argument("--int8", action="store_true", help="ONNX with dynamic int8 matrix products")
+    s.add_argument("--per-channel", action="store_true", help="int8 weight scales per channel")
+    s.add_argument("--frontend", action="store_true", help="log-mel inside the graph (audio in)")
+    s.add_argument("--data", help="corpus: measure the ONNX model's accuracy on --split")
+    s.add_argument("--split", default="valid", choices=["train", "valid", "devel", "test"])
     s.set_defaults(func=cmd_export)
 
     s = sub.add_parser("cost", help="parameters and GMACs of student, teacher, Whisper large")
@@ -220,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
         datefmt="%H:%M:%S",
     )
     try:
-        args.func(args)
+        code = args.func(args)
     except KeyboardInterrupt:
         print("quads: interrupted; rerun with --resume to continue", file=sys.stderr)
         return 130
@@ -231,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"quads {args.command}: error: {e}", file=sys.stderr)
         return 1
-    return 0
+    return code or 0
 
 
 if __name__ == "__main__":
