@@ -174,6 +174,24 @@ def _export_onnx(args: argparse.Namespace, model: Path) -> None:
             )
 
 
+def cmd_serve_web(args: argparse.Namespace) -> None:
+    import tempfile
+
+    from quads.runtime.web import build_site, make_server
+
+    with tempfile.TemporaryDirectory(prefix="quads-web-") as tmp:
+        site = build_site(args.model, args.out or tmp)
+        server = make_server(site, args.port)
+        host, port = server.server_address[:2]
+        print(f"serving {site} at http://{host}:{port}/ (Ctrl-C to stop)", flush=True)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.server_close()
+
+
 def cmd_cost(args: argparse.Namespace) -> None:
     from quads.evaluate.cost import cost_table, format_cost_table
     from quads.models.whisper_weights import load_whisper
@@ -275,6 +293,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--data", help="corpus: measure the ONNX model's accuracy on --split")
     s.add_argument("--split", default="valid", choices=["train", "valid", "devel", "test"])
     s.set_defaults(func=cmd_export)
+
+    s = sub.add_parser("serve-web", help="the page that listens, for a model, on 127.0.0.1")
+    s.add_argument("model", help=".quads file (or an .onnx exported with --frontend)")
+    s.add_argument("--port", type=int, default=8000, help="0: any free port")
+    s.add_argument("--out", help="build the site in this folder (default: a temporary one)")
+    s.set_defaults(func=cmd_serve_web)
 
     s = sub.add_parser("cost", help="parameters and GMACs of student, teacher, Whisper large")
     s.add_argument("--student", default="tiny.en")
