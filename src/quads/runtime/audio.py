@@ -130,3 +130,22 @@ def log_mel(audio: np.ndarray, n_mels: int = 80) -> np.ndarray:
     peak = log_spec.max(axis=(-2, -1), keepdims=True)
     log_spec = np.maximum(log_spec, peak - 8.0)
     return np.swapaxes((log_spec + 4.0) / 4.0, -1, -2).astype(np.float32)
+
+
+def trim_silence(
+    audio: np.ndarray, threshold_db: float = -40.0, margin_seconds: float = 0.1
+) -> np.ndarray:
+    """Cut leading and trailing silence: keep from the first to the last 10 ms frame whose
+    RMS is within `threshold_db` of the loudest frame's, plus `margin_seconds` each side.
+    A clip with nothing above the threshold comes back whole."""
+    n = audio.shape[-1] // HOP_LENGTH
+    if n == 0:
+        return audio
+    rms = np.sqrt(np.mean(audio[: n * HOP_LENGTH].reshape(n, HOP_LENGTH) ** 2, axis=1))
+    loud = rms > rms.max() * 10 ** (threshold_db / 20)
+    if rms.max() == 0 or not loud.any():
+        return audio
+    first, last = int(np.argmax(loud)), n - 1 - int(np.argmax(loud[::-1]))
+    margin = int(round(margin_seconds * SAMPLE_RATE / HOP_LENGTH))
+    start, end = max(0, first - margin), min(n, last + 1 + margin)
+    return audio[start * HOP_LENGTH : end * HOP_LENGTH]
