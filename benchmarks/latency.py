@@ -119,11 +119,8 @@ def matmul_peak_gflops(threads: int) -> float:
     return 2 * 2048**3 / best / 1e9
 
 
-def accuracy(path: Runner, mels: np.ndarray, labels: list[str], truth: list[str]) -> float:
-    preds = []
-    for i in range(0, len(mels), 16):
-        preds += list(path.run(mels[i : i + 16], 2).argmax(-1))
-    return float(np.mean([labels[p] == t for p, t in zip(preds, truth)]))
+def all_logits(path: Runner, mels: np.ndarray) -> np.ndarray:
+    return np.concatenate([path.run(mels[i : i + 16], 2) for i in range(0, len(mels), 16)])
 
 
 def trimmed_eval(path: Runner, audios, labels, truth, threshold_db: float, n_mels: int) -> dict:
@@ -231,6 +228,7 @@ def main() -> None:
     # Accuracy: valid and test, each path as it ships (the torch path with the training
     # featurizer, the runtime paths with the numpy one).
     acc: dict[str, dict] = {path.name: {} for path in paths}
+    agree: dict[str, dict] = {}  # test split, every path on the training featurizer's mel
     audios: dict[str, list[np.ndarray]] = {}
     for split in ("valid", "test"):
         corpus = read_corpus(args.data, loaded.meta.get("layout", "fsc"), split)
@@ -241,8 +239,16 @@ def main() -> None:
         mel_torch = torch.stack([featurize(u.path, settings) for u in corpus.utterances]).numpy()
         for path in paths:
             mels = mel_torch if path.name == "torch" else mel_np
-            acc[path.name][split] = accuracy(path, mels, labels, truth)
+            preds = all_logits(path, mels).argmax(-1)
+            acc[path.name][split] = float(np.mean([labels[i] == t for i, t in zip(preds, truth)]))
             print(f"{split} {path.name}: {100 * acc[path.name][split]:.2f} %", flush=True)
+            if split == "test":
+                agree[path.name] = {"logits": all_logits(path, mel_torch)}
+        if split == "test":
+            ref = agree["torch"]["logits"]
+            for a in agree.values():
+                a["max_logit_diff"] = float(np.abs(a["logits"] - ref).max())
+                a["changed"] = int((a["logits"].argmax(-1) != ref.argmax(-1)).sum())
         acc.setdefault("_truth", {})[split] = truth
 
     # Trimming: the threshold chosen on valid, then test read once.
@@ -289,6 +295,8 @@ def main() -> None:
             "file_bytes": model.stat().st_size if path.file is None else path.file.stat().st_size,
             "valid_acc": round(100 * acc[path.name]["valid"], 2),
             "test_acc": round(100 * acc[path.name]["test"], 2),
+            "max_logit_diff": f"{agree[path.name]['max_logit_diff']:.1e}",
+            "preds_changed": agree[path.name]["changed"],
         }
         for t in (1, 2):
             ms = times[(path.name, t)]
