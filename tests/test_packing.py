@@ -110,11 +110,11 @@ def test_whisper_tiny_student_at_4_bits_is_under_3_8_mb_and_size_adds_up(tmp_pat
     assert quantized_size_bits(model) == 8 * (parts["codes"] + parts["codebooks"] + parts["fp16"])
 
     # Entropy coded (the default): the same weights in fewer bytes, each layer's codes intact.
-    small = save_quads(tmp_path / "lzma.quads", model, {"labels": model.labels})
-    coded = size_breakdown(tmp_path / "lzma.quads")
+    small = save_quads(tmp_path / "deflate.quads", model, {"labels": model.labels})
+    coded = size_breakdown(tmp_path / "deflate.quads")
     assert small < size and coded["codes"] < coded["codes_packed"] == parts["codes"]
     assert small == coded["codes"] + coded["overhead"]
-    a, b = load_quads(tmp_path / "tiny.quads")[0], load_quads(tmp_path / "lzma.quads")[0]
+    a, b = load_quads(tmp_path / "tiny.quads")[0], load_quads(tmp_path / "deflate.quads")[0]
     for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
         assert torch.equal(x, y), name
 
@@ -140,7 +140,7 @@ def test_a_damaged_compressed_stream_is_a_format_error():
 
     codes = np.repeat(np.arange(16, dtype=np.uint8), 200)
     stored, codec = encode_codes(codes, 4)
-    assert codec == "lzma" and len(stored) < codes.size // 2
+    assert codec == "deflate" and len(stored) < codes.size // 2
     assert np.array_equal(decode_codes(stored, 4, codes.size, codec), codes)
     with pytest.raises(ValueError, match="codes"):
         decode_codes(stored[: len(stored) // 2], 4, codes.size, codec)

@@ -15,8 +15,8 @@ Each table entry names a key of `SLUModel.state_dict()` and has a kind:
     codebook  a codebook layer's weight: its 2^b centroids in fp16 ("codebook" span), then
               its codes at exactly b bits each ("codes" span): code i occupies bits
               i*b .. i*b+b-1 of the stream, least significant bit first. With
-              "codec": "lzma" (format version 2) the span holds that stream entropy
-              coded by LZMA2 (see `quads.runtime.quadsfile`).
+              "codec": "deflate" (format version 2) the span holds that stream
+              entropy coded by DEFLATE (see `quads.runtime.quadsfile`).
     fp16      every other float tensor: biases, LayerNorms, layers kept at 16 bits.
     fp32      a dense layer weight that fp16 cannot hold exactly (a layer left at 32 bits).
     sinusoid  Whisper's fixed sinusoidal position table, regenerated on load (0 bytes).
@@ -69,7 +69,7 @@ def _np(t: Tensor, dtype: str) -> bytes:
     return t.detach().cpu().float().numpy().astype(dtype).tobytes()
 
 
-def _serialize(model: SLUModel, meta: dict, codec: str = "lzma") -> bytes:
+def _serialize(model: SLUModel, meta: dict, codec: str = "deflate") -> bytes:
     """The whole .quads file as bytes."""
     if not hasattr(model, "spec"):
         raise TypeError(f"save_quads needs an SLUModel (with .spec()), got {type(model).__name__}")
@@ -126,12 +126,12 @@ def _serialize(model: SLUModel, meta: dict, codec: str = "lzma") -> bytes:
 
 
 def save_quads(
-    path: str | os.PathLike, model: SLUModel, meta: dict | None = None, codec: str = "lzma"
+    path: str | os.PathLike, model: SLUModel, meta: dict | None = None, codec: str = "deflate"
 ) -> int:
     """Write `model` (codebook layers packed at b bits) and JSON-able `meta` (labels, feature
     settings, bits, training info, ...) to `path` atomically; returns the bytes on disk.
 
-    codec: "lzma" entropy codes each layer's codes (kept raw where that does not shrink
+    codec: "deflate" entropy codes each layer's codes (kept raw where that does not shrink
     them); "none" stores exactly params x b / 8 bytes of codes."""
     data = _serialize(model, meta or {}, codec)
     path = Path(path)
@@ -231,7 +231,7 @@ def load_quads(path: str | os.PathLike) -> tuple[SLUModel, dict]:
 
 
 def size_breakdown(
-    path_or_model: str | os.PathLike | SLUModel, meta: dict | None = None, codec: str = "lzma"
+    path_or_model: str | os.PathLike | SLUModel, meta: dict | None = None, codec: str = "deflate"
 ) -> dict:
     """Bytes of each part of a .quads file (a path, or a model packed in memory with `meta`).
 

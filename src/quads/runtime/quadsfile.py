@@ -1,20 +1,23 @@
 """Read a `.quads` file into numpy arrays, without torch (the layout is documented in
 `quads.quant.packing`), and the bit packing and entropy codec of its codes.
 
-Codes are packed at exactly b bits each; a codebook entry with `"codec": "lzma"` stores that
-packed stream compressed by LZMA2 (raw format, no container: the file's sha256 already
-guards it). The codes of a trained 4-bit layer are far from uniform over their 16 centroids,
-so the compressed stream is smaller than params x b / 8. An entry without "codec" (format
-version 1, or a stream that did not shrink) holds the packed codes as they are.
+Codes are packed at exactly b bits each; a codebook entry with `"codec": "deflate"` stores
+that packed stream compressed by zlib's DEFLATE (raw, no container: the file's sha256
+already guards it; level 9, the "filtered" strategy that favours Huffman coding over string
+matches). The codes of a trained 4-bit layer are far from uniform over their 16 centroids,
+so the compressed stream is smaller than params x b / 8, and it decodes fast (LZMA2 made
+the demo model's codes no smaller and decodes far slower: benchmarks/entropy_coding.py).
+An entry without "codec" (format version 1, or a stream that did not shrink) holds the
+packed codes as they are.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import lzma
 import os
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -24,8 +27,8 @@ FORMAT_VERSION = 2  # 2: codes may be entropy coded ("codec" in a codebook entry
 READABLE_VERSIONS = (1, 2)
 PREFIX = struct.Struct("<8sIQQ")  # magic, version, header_len, payload_len
 CHECKSUM_BYTES = 32
-CODECS = ("none", "lzma")
-_LZMA_FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME}]
+CODECS = ("none", "deflate")
+_WBITS = -15  # raw DEFLATE stream, 32 KiB window
 
 
 class QuadsFormatError(ValueError):
@@ -57,26 +60,30 @@ def unpack_bits(buf: bytes | memoryview, bits: int, count: int) -> np.ndarray:
     return np.packbits(stream.reshape(count, bits), axis=1, bitorder="little")[:, 0]
 
 
-def encode_codes(codes: np.ndarray, bits: int, codec: str = "lzma") -> tuple[bytes, str]:
+def encode_codes(codes: np.ndarray, bits: int, codec: str = "deflate") -> tuple[bytes, str]:
     """Codes -> (stored bytes, codec used): packed at b bits, then compressed by `codec`
     unless that does not make them smaller."""
     if codec not in CODECS:
         raise ValueError(f"codec must be one of {CODECS}, got {codec!r}")
     packed = pack_bits(codes, bits)
-    if codec == "lzma":
-        squeezed = lzma.compress(packed, format=lzma.FORMAT_RAW, filters=_LZMA_FILTERS)
+    if codec == "deflate":
+        coder = zlib.compressobj(9, zlib.DEFLATED, _WBITS, 9, zlib.Z_FILTERED)
+        squeezed = coder.compress(packed) + coder.flush()
         if len(squeezed) < len(packed):
-            return squeezed, "lzma"
+            return squeezed, "deflate"
     return packed, "none"
 
 
 def decode_codes(buf: bytes | memoryview, bits: int, count: int, codec: str = "none") -> np.ndarray:
     """Stored bytes -> `count` uint8 codes; ValueError if the stream does not hold them."""
     packed_len = -(-count * bits // 8)
-    if codec == "lzma":
+    if codec == "deflate":
         try:
-            buf = lzma.decompress(buf, format=lzma.FORMAT_RAW, filters=_LZMA_FILTERS)
-        except lzma.LZMAError as e:
+            coder = zlib.decompressobj(_WBITS)
+            buf = coder.decompress(buf, packed_len + 1) if len(buf) else b""
+            if not coder.eof:
+                raise zlib.error("the stream is cut short")
+        except zlib.error as e:
             raise ValueError(f"compressed codes do not decode ({e})") from None
     elif codec != "none":
         raise ValueError(f"unknown codec {codec!r}")
