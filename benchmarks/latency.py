@@ -221,12 +221,104 @@ def table(rows: list[dict]) -> list[str]:
     return lines + ["| " + " | ".join(str(r.get(c, "")) for c in cols) + " |" for r in rows]
 
 
+def measure_timing(paths: list[Runner], mel: np.ndarray, runs: int) -> tuple:
+    """Every (path, threads) pair timed in turn, round after round -> (matmul peak per thread
+    count, peak per CPU second, wall ms and CPU ms per pair)."""
+    peak = {t: matmul_peak_gflops(t) for t in (1, 2)}
+    peak_cpu = matmul_peak_gflops(1, time.process_time)
+    pairs = [(path, t) for t in (1, 2) for path in paths]
+    times: dict[tuple[str, int], list[float]] = {(p.name, t): [] for p, t in pairs}
+    cpu: dict[tuple[str, int], list[float]] = {(p.name, t): [] for p, t in pairs}
+    for path, t in pairs:  # warm-up (and session start)
+        for _ in range(3):
+            path.run(mel, t)
+    for _ in range(runs):
+        for path, t in pairs:
+            start, start_cpu = time.perf_counter(), time.process_time()
+            path.run(mel, t)
+            times[(path.name, t)].append(1000 * (time.perf_counter() - start))
+            cpu[(path.name, t)].append(1000 * (time.process_time() - start_cpu))
+    return peak, peak_cpu, times, cpu
+
+
+def measure_cold_start(model: Path, files: dict[str, Path], data: str) -> dict:
+    """Cold start of `quads predict` on one clip, per engine and file."""
+    clip_path = str(read_corpus(data, "fsc", "test").utterances[0].path)
+    cold = {
+        "torch (.quads)": cold_start(["predict", str(model), clip_path, "--engine", "torch"]),
+        "onnxruntime (.quads)": cold_start(
+            ["predict", str(model), clip_path, "--engine", "onnxruntime"]
+        ),
+        "onnxruntime (.onnx fp32)": cold_start(["predict", str(files["ort-fp32"]), clip_path]),
+        "onnxruntime (.onnx int8)": cold_start(["predict", str(files["ort-int8"]), clip_path]),
+    }
+    print(cold, flush=True)
+    return cold
+
+
+def timing_only(args, model: Path, paths: list[Runner], files: dict, settings, gmacs) -> None:
+    """--timing-only: latency (wall and CPU) and cold start, no accuracy."""
+    clip = fit_to_context(
+        load_audio(read_corpus(args.data, "fsc", "test").utterances[0].path), settings.n_samples
+    )
+    peak, peak_cpu, times, cpu = measure_timing(
+        paths, log_mel(clip, settings.n_mels)[None], args.runs
+    )
+    cold = measure_cold_start(model, files, args.data)
+    rows = []
+    for path in paths:
+        row = {"path": path.name}
+        for t in (1, 2):
+            p50 = statistics.median(times[(path.name, t)])
+            row[f"p50_ms_{t}t"] = round(p50, 1)
+            row[f"p90_ms_{t}t"] = round(float(np.percentile(times[(path.name, t)], 90)), 1)
+        row["cpu_ms_1t"] = round(statistics.median(cpu[(path.name, 1)]), 1)
+        row["cpu_p90_ms_1t"] = round(float(np.percentile(cpu[(path.name, 1)], 90)), 1)
+        row["cpu_floor_pct_1t"] = round(100 * (2 * gmacs / peak_cpu * 1000) / row["cpu_ms_1t"])
+        rows.append(row)
+    result = {
+        "model": str(model),
+        "gmacs": round(gmacs, 3),
+        "matmul_peak_gflops_wall": {t: round(v, 1) for t, v in peak.items()},
+        "matmul_peak_gflops_per_cpu_second": round(peak_cpu, 1),
+        "compute_floor_ms_1t": round(2 * gmacs / peak_cpu * 1000, 1),
+        "load_average": os.getloadavg(),
+        "paths": rows,
+        "cold_start": cold,
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "latency_timing.json").write_text(json.dumps(result, indent=2))
+    lines = [
+        f"# Latency and cold start, batch 1, {settings.context_seconds:g} s context, "
+        f"{gmacs:.2f} GMACs (`--timing-only`)",
+        "",
+        f"Load average during the run {', '.join(f'{x:.1f}' for x in result['load_average'])}"
+        " on 2 cores: the wall clock counts the time other jobs held the core; cpu_ms_1t (CPU "
+        "time of a 1-thread call) is what an idle core takes. Compute floor at 1 thread: "
+        f"{result['compute_floor_ms_1t']} ms (fp32 matmul peak {peak_cpu:.0f} GFLOP/s per CPU "
+        "second).",
+        "",
+        *table(rows),
+        "",
+        "Cold start of `quads predict MODEL clip.wav` (fresh process, median of 2):",
+        "",
+        *table([{"engine": k, **v} for k, v in cold.items()]),
+    ]
+    (RESULTS / "latency_timing.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default="runs/demo/quads-4bit/model.quads")
     p.add_argument("--data", default="data/synth-fsc", help="corpus for accuracy")
     p.add_argument("--runs", type=int, default=60, help="latency rounds")
     p.add_argument("--no-baselines", action="store_true", help="skip teacher and Whisper large")
+    p.add_argument(
+        "--timing-only",
+        action="store_true",
+        help="latency and cold start only (no accuracy, no trimming): latency_timing.{json,md}",
+    )
     args = p.parse_args()
     model = Path(args.model)
 
@@ -237,6 +329,9 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="quads-latency-"))
     files = onnx_paths(model, tmp)
     paths = [Runner("torch", None, loaded.model)] + [Runner(n, f) for n, f in files.items()]
+    if args.timing_only:
+        timing_only(args, model, paths, files, settings, gmacs)
+        return
 
     # Accuracy: valid and test, each path as it ships (the torch path with the training
     # featurizer, the runtime paths with the numpy one).
@@ -278,35 +373,11 @@ def main() -> None:
     trim_test = trimmed_eval(fp32, audios["test"], labels, acc["_truth"]["test"], best_db, n_mels)
     print("trim valid", trim_valid, "chosen", best_db, "test", trim_test, flush=True)
 
-    # Latency, interleaved.
+    # Latency, interleaved; cold start.
     clip = fit_to_context(audios["test"][0], settings.n_samples)
-    mel = log_mel(clip, n_mels)[None]
-    peak = {t: matmul_peak_gflops(t) for t in (1, 2)}
-    peak_cpu = matmul_peak_gflops(1, time.process_time)
-    pairs = [(path, t) for t in (1, 2) for path in paths]
-    times: dict[tuple[str, int], list[float]] = {(p.name, t): [] for p, t in pairs}
-    cpu: dict[tuple[str, int], list[float]] = {(p.name, t): [] for p, t in pairs}
-    for path, t in pairs:  # warm-up (and session start)
-        for _ in range(3):
-            path.run(mel, t)
-    for _ in range(args.runs):
-        for path, t in pairs:
-            start, start_cpu = time.perf_counter(), time.process_time()
-            path.run(mel, t)
-            times[(path.name, t)].append(1000 * (time.perf_counter() - start))
-            cpu[(path.name, t)].append(1000 * (time.process_time() - start_cpu))
-
-    # Cold start of `quads predict` on one clip.
-    clip_path = str(read_corpus(args.data, "fsc", "test").utterances[0].path)
-    cold = {
-        "torch (.quads)": cold_start(["predict", str(model), clip_path, "--engine", "torch"]),
-        "onnxruntime (.quads)": cold_start(
-            ["predict", str(model), clip_path, "--engine", "onnxruntime"]
-        ),
-        "onnxruntime (.onnx fp32)": cold_start(["predict", str(files["ort-fp32"]), clip_path]),
-        "onnxruntime (.onnx int8)": cold_start(["predict", str(files["ort-int8"]), clip_path]),
-    }
-    print(cold, flush=True)
+    timing = measure_timing(paths, log_mel(clip, n_mels)[None], args.runs)
+    peak, peak_cpu, times, cpu = timing
+    cold = measure_cold_start(model, files, args.data)
 
     rows = []
     for path in paths:

@@ -138,8 +138,18 @@ class _Graph:
         pad = N_FFT // 2
         padded = self.op("Pad", audio, self.ints(0, pad, 0, pad), mode="reflect")
         n_frames = n_samples // HOP_LENGTH  # 1 + n // hop frames, the last one dropped
-        index = np.arange(n_frames)[:, None] * HOP_LENGTH + np.arange(N_FFT)[None, :]
-        frames = self.op("Gather", padded, self.const(index.astype(np.int64)), axis=1)
+
+        def scalar(v: int) -> str:
+            return self.const(np.array(v, np.int64))
+
+        starts = self.op("Range", scalar(0), scalar(n_frames * HOP_LENGTH), scalar(HOP_LENGTH))
+        offsets = self.op("Range", scalar(0), scalar(N_FFT), scalar(1))
+        index = self.op(  # index[f, j] = f * hop + j, built in the graph (not stored)
+            "Add",
+            self.op("Unsqueeze", starts, self.ints(1)),
+            self.op("Unsqueeze", offsets, self.ints(0)),
+        )
+        frames = self.op("Gather", padded, index, axis=1)
         n = np.arange(N_FFT)[:, None]
         f = np.arange(N_FFT // 2 + 1)[None, :]
         angle = 2 * np.pi * n * f / N_FFT
