@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench espeak clean
+.PHONY: install demo test lint bench espeak web clean
 
 # CPU torch 2.13.0 first (from local disk here), so nothing can pull a CUDA build.
 $(STAMP): pyproject.toml
@@ -28,7 +28,14 @@ espeak:
 demo: install
 	$(BIN)/quads demo
 
-test: install
+# onnxruntime-web for the page that listens (web/, `quads serve-web MODEL`).
+web: web/node_modules/.installed
+
+web/node_modules/.installed: web/package.json
+	cd web && npm install --no-audit --no-fund --silent
+	touch $@
+
+test: install web
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

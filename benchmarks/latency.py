@@ -1,44 +1,193 @@
-"""CPU latency per utterance (batch 1) of the packed QUADS student, the teacher and a
-Whisper-large encoder at the student's short context, with one thread and with all threads;
-parameters and GMACs (at that context and at Whisper's 30 s window) beside them.
+"""Every way to run the packed student, side by side, and the cost of the teacher and of
+Whisper large beside them.
 
     python benchmarks/latency.py [--model runs/demo/quads-4bit/model.quads]
+                                 [--data data/synth-fsc] [--runs 60] [--no-baselines]
 
-The student is the .quads file loaded as it ships (dense weights rebuilt from codebooks);
-Whisper large has random weights (latency does not depend on their values). All rows run in
-one process, one after another, so the ratios compare like with like.
+Paths (batch 1, the model's context):
+  torch             the .quads file loaded by `quads.inference` (dense fp32 weights, PyTorch)
+  ort-fp32          ONNX Runtime, fp32 (codes + codebooks folded into dense weights at start)
+  ort-int8          ONNX Runtime dynamic int8 (weights int8 per tensor, activations per call)
+  ort-int8-channel  the same with a weight scale per output channel
+  ort-int8-grid     each layer's centroids first rounded onto an int8 grid (multiples of
+                    max|c| / 127), so the int8 weights are exactly the model's weights and
+                    only activations are quantized
+  ort-fp32-trim     ort-fp32 on the clip with its leading and trailing silence cut (the
+                    encoder runs on the frames left: cost per clip varies; mean reported)
+
+Latency: every (path, threads) pair timed in turn, round after round, on one real clip, so
+a busy machine slows all of them alike; p50 / p90 over the rounds of the wall clock, and
+the p50 of the CPU time of 1-thread calls (what an idle core would take: on a shared
+machine the wall clock counts the time other jobs hold the core). Compute floor: 2 x MACs /
+the fp32 matmul peak of this CPU at that thread count (measured here); "floor %" is the
+floor over p50. Accuracy: the valid split chooses (the int8 variant to ship, the trimming
+threshold), the test split is read once per reported number. Cold start: `quads predict` on
+one clip in a fresh process (wall time and peak RSS), per engine and file.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
 from pathlib import Path
 
+import numpy as np
+import onnxruntime as ort
 import torch
-from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
-from quads.evaluate.cost import latency, whisper_config, whisper_encoder_gmacs
+from quads.audio import featurize
+from quads.data.corpus import read_corpus
+from quads.evaluate.cost import whisper_encoder_gmacs
 from quads.inference import load_model
-from quads.models.student import short_context_config
-from quads.models.whisper_weights import load_whisper
+from quads.runtime.audio import fit_to_context, load_audio, log_mel, trim_silence
+from quads.runtime.export import quantize_int8
+from quads.runtime.graph import build_model
+from quads.runtime.quadsfile import Codebook, read_quads
+from quads.runtime.session import session_options
 
 RESULTS = Path(__file__).parent / "results"
+TRIM_THRESHOLDS_DB = (-30.0, -45.0)
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", default="runs/demo/quads-4bit/model.quads")
-    p.add_argument("--runs", type=int, default=10)
-    args = p.parse_args()
+def snap_to_int8_grid(tensors: dict) -> dict:
+    """Round each codebook layer's centroids to multiples of max|c| / 127."""
+    out = {}
+    for name, t in tensors.items():
+        if isinstance(t, Codebook):
+            scale = float(np.abs(t.centroids).max()) / 127 or 1.0
+            t = Codebook(t.codes, (np.round(t.centroids / scale) * scale).astype(np.float32), 8)
+        out[name] = t
+    return out
 
-    student = load_model(args.model)
-    ctx = student.model.context_seconds
+
+def onnx_paths(model: Path, folder: Path) -> dict[str, Path]:
+    """Write every ONNX variant of `model` into `folder`."""
+    header, tensors = read_quads(model)
+    spec, meta = header["spec"], header["meta"]
+    grid = snap_to_int8_grid(tensors)
+    files = {
+        "ort-fp32": build_model(spec, tensors, meta, "codes"),
+    }
+    out = {}
+    for name, proto in files.items():
+        out[name] = folder / f"{name}.onnx"
+        out[name].write_bytes(proto.SerializeToString())
+    for name, (src, per_channel) in {
+        "ort-int8": (tensors, False),
+        "ort-int8-channel": (tensors, True),
+        "ort-int8-grid": (grid, False),
+    }.items():
+        out[name] = folder / f"{name}.onnx"
+        quantize_int8(build_model(spec, src, meta, "dense"), out[name], per_channel)
+    return out
+
+
+class Runner:
+    """One way to run the model: `logits(batch of mel)` with a thread count."""
+
+    def __init__(self, name: str, file: Path | None, torch_model=None) -> None:
+        self.name, self.file, self.torch_model = name, file, torch_model
+        self.sessions: dict[int, ort.InferenceSession] = {}
+
+    def run(self, mel: np.ndarray, threads: int) -> np.ndarray:
+        if self.torch_model is not None:
+            torch.set_num_threads(threads)
+            with torch.inference_mode():
+                return self.torch_model(torch.from_numpy(mel)).numpy()
+        if threads not in self.sessions:
+            self.sessions[threads] = ort.InferenceSession(
+                str(self.file), session_options(threads), providers=["CPUExecutionProvider"]
+            )
+        return self.sessions[threads].run(["logits"], {"mel": mel})[0]
+
+
+def matmul_peak_gflops(threads: int, clock=time.perf_counter) -> float:
+    """fp32 GFLOP/s of a large matrix product on this CPU (the best of several), by wall
+    clock or, with clock=time.process_time, per second of CPU time."""
+    torch.set_num_threads(threads)
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    best = float("inf")
+    for _ in range(8):
+        t0 = clock()
+        a @ b
+        best = min(best, clock() - t0)
+    return 2 * 2048**3 / best / 1e9
+
+
+def all_logits(path: Runner, mels: np.ndarray) -> np.ndarray:
+    return np.concatenate([path.run(mels[i : i + 16], 2) for i in range(0, len(mels), 16)])
+
+
+def trimmed_eval(path: Runner, audios, labels, truth, threshold_db: float, n_mels: int) -> dict:
+    """Accuracy and mean cost per clip with silence trimmed (1 thread, one clip at a time)."""
+    right, times, frames = 0, [], []
+    for audio, t in zip(audios, truth):
+        mel = log_mel(trim_silence(audio, threshold_db), n_mels)[None]
+        start = time.perf_counter()
+        logits = path.run(mel, 1)
+        times.append(1000 * (time.perf_counter() - start))
+        frames.append(mel.shape[-1])
+        right += labels[int(logits.argmax())] == t
+    return {
+        "accuracy": right / len(truth),
+        "mean_ms_1t": statistics.mean(times),
+        "mean_seconds": statistics.mean(frames) / 100,
+    }
+
+
+# Runs `quads` in a fresh interpreter and reports its peak RSS (VmHWM: the high-water mark of
+# this process's own memory; ru_maxrss would count the benchmark's memory copied at fork).
+_COLD = (
+    "import atexit, sys\n"
+    "def hwm():\n"
+    "    kb = open('/proc/self/status').read().split('VmHWM:')[1].split()[0]\n"
+    "    print(f'VmHWM_kB={kb}', file=sys.stderr)\n"
+    "atexit.register(hwm)\n"
+    "from quads.cli import main\n"
+    "sys.exit(main(sys.argv[1:]))\n"
+)
+
+
+def cold_start(argv: list[str], repeats: int = 2) -> dict:
+    """Median wall time and peak RSS of a fresh `quads ...` process."""
+    walls, cpus, rss = [], [], []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _COLD, *argv],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        err = proc.stderr.read()
+        _, status, usage = os.wait4(proc.pid, 0)
+        walls.append(time.perf_counter() - t0)
+        cpus.append(usage.ru_utime + usage.ru_stime)
+        if status != 0:
+            raise RuntimeError(f"quads {' '.join(argv)} failed: {err[-500:]}")
+        rss.append(int(err.split("VmHWM_kB=")[1].split()[0]) / 1024)
+    return {
+        "seconds": round(statistics.median(walls), 2),
+        "cpu_seconds": round(statistics.median(cpus), 2),
+        "peak_mb": round(max(rss)),
+    }
+
+
+def baselines(ctx: float, runs: int) -> list[dict]:
+    """The teacher and Whisper large at the student's context (PyTorch), as before."""
+    from transformers.models.whisper.modeling_whisper import WhisperEncoder
+
+    from quads.evaluate.cost import latency, whisper_config
+    from quads.models.student import short_context_config
+    from quads.models.whisper_weights import load_whisper
+
     models = {
-        f"QUADS student (.quads, {Path(args.model).stat().st_size / 2**20:.2f} MiB)": (
-            student.model,
-            student.model.encoder.config,
-        ),
         "teacher (Whisper base encoder)": (
             load_whisper("base").encoder(ctx).eval(),
             load_whisper("base").config,
@@ -49,7 +198,6 @@ def main() -> None:
         ),
     }
     mel = torch.randn(1, 80, int(ctx * 100))
-    all_threads = torch.get_num_threads()
     rows = []
     for name, (model, config) in models.items():
         row = {
@@ -58,31 +206,256 @@ def main() -> None:
             "gmacs": round(whisper_encoder_gmacs(config, ctx), 2),
             "gmacs_30s": round(whisper_encoder_gmacs(config, 30.0), 1),
         }
-        for threads in sorted({1, all_threads}):
-            runs = args.runs if "large" not in name else max(3, args.runs // 3)
-            lat = latency(model, mel, threads=threads, warmup=2, runs=runs)
+        for threads in (1, 2):
+            n = runs if "large" not in name else 3
+            lat = latency(model, mel, threads=threads, warmup=2, runs=n)
             row[f"p50_ms_{threads}t"] = round(lat["p50_ms"], 1)
-            row[f"p90_ms_{threads}t"] = round(lat["p90_ms"], 1)
         rows.append(row)
-        print(row)
-    base = rows[0]
-    for row in rows:
-        row["latency_vs_student"] = round(
-            row[f"p50_ms_{all_threads}t"] / base[f"p50_ms_{all_threads}t"], 1
-        )
+        print(row, flush=True)
+    return rows
 
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "latency.json").write_text(
-        json.dumps({"context_seconds": ctx, "rows": rows}, indent=2)
-    )
+
+def table(rows: list[dict]) -> list[str]:
     cols = list(rows[0])
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    return lines + ["| " + " | ".join(str(r.get(c, "")) for c in cols) + " |" for r in rows]
+
+
+def measure_timing(paths: list[Runner], mel: np.ndarray, runs: int) -> tuple:
+    """Every (path, threads) pair timed in turn, round after round -> (matmul peak per thread
+    count, peak per CPU second, wall ms and CPU ms per pair)."""
+    peak = {t: matmul_peak_gflops(t) for t in (1, 2)}
+    peak_cpu = matmul_peak_gflops(1, time.process_time)
+    pairs = [(path, t) for t in (1, 2) for path in paths]
+    times: dict[tuple[str, int], list[float]] = {(p.name, t): [] for p, t in pairs}
+    cpu: dict[tuple[str, int], list[float]] = {(p.name, t): [] for p, t in pairs}
+    for path, t in pairs:  # warm-up (and session start)
+        for _ in range(3):
+            path.run(mel, t)
+    for _ in range(runs):
+        for path, t in pairs:
+            start, start_cpu = time.perf_counter(), time.process_time()
+            path.run(mel, t)
+            times[(path.name, t)].append(1000 * (time.perf_counter() - start))
+            cpu[(path.name, t)].append(1000 * (time.process_time() - start_cpu))
+    return peak, peak_cpu, times, cpu
+
+
+def measure_cold_start(model: Path, files: dict[str, Path], data: str) -> dict:
+    """Cold start of `quads predict` on one clip, per engine and file."""
+    clip_path = str(read_corpus(data, "fsc", "test").utterances[0].path)
+    cold = {
+        "torch (.quads)": cold_start(["predict", str(model), clip_path, "--engine", "torch"]),
+        "onnxruntime (.quads)": cold_start(
+            ["predict", str(model), clip_path, "--engine", "onnxruntime"]
+        ),
+        "onnxruntime (.onnx fp32)": cold_start(["predict", str(files["ort-fp32"]), clip_path]),
+        "onnxruntime (.onnx int8)": cold_start(["predict", str(files["ort-int8"]), clip_path]),
+    }
+    print(cold, flush=True)
+    return cold
+
+
+def timing_only(args, model: Path, paths: list[Runner], files: dict, settings, gmacs) -> None:
+    """--timing-only: latency (wall and CPU) and cold start, no accuracy."""
+    clip = fit_to_context(
+        load_audio(read_corpus(args.data, "fsc", "test").utterances[0].path), settings.n_samples
+    )
+    peak, peak_cpu, times, cpu = measure_timing(
+        paths, log_mel(clip, settings.n_mels)[None], args.runs
+    )
+    cold = measure_cold_start(model, files, args.data)
+    rows = []
+    for path in paths:
+        row = {"path": path.name}
+        for t in (1, 2):
+            p50 = statistics.median(times[(path.name, t)])
+            row[f"p50_ms_{t}t"] = round(p50, 1)
+            row[f"p90_ms_{t}t"] = round(float(np.percentile(times[(path.name, t)], 90)), 1)
+        row["cpu_ms_1t"] = round(statistics.median(cpu[(path.name, 1)]), 1)
+        row["cpu_p90_ms_1t"] = round(float(np.percentile(cpu[(path.name, 1)], 90)), 1)
+        row["cpu_floor_pct_1t"] = round(100 * (2 * gmacs / peak_cpu * 1000) / row["cpu_ms_1t"])
+        rows.append(row)
+    result = {
+        "model": str(model),
+        "gmacs": round(gmacs, 3),
+        "matmul_peak_gflops_wall": {t: round(v, 1) for t, v in peak.items()},
+        "matmul_peak_gflops_per_cpu_second": round(peak_cpu, 1),
+        "compute_floor_ms_1t": round(2 * gmacs / peak_cpu * 1000, 1),
+        "load_average": os.getloadavg(),
+        "paths": rows,
+        "cold_start": cold,
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "latency_timing.json").write_text(json.dumps(result, indent=2))
     lines = [
-        f"# CPU latency per utterance, batch 1, {ctx:g} s context ({all_threads} threads max)",
+        f"# Latency and cold start, batch 1, {settings.context_seconds:g} s context, "
+        f"{gmacs:.2f} GMACs (`--timing-only`)",
         "",
-        "| " + " | ".join(cols) + " |",
-        "|" + "---|" * len(cols),
+        f"Load average during the run {', '.join(f'{x:.1f}' for x in result['load_average'])}"
+        " on 2 cores: the wall clock counts the time other jobs held the core; cpu_ms_1t (CPU "
+        "time of a 1-thread call) is what an idle core takes. Compute floor at 1 thread: "
+        f"{result['compute_floor_ms_1t']} ms (fp32 matmul peak {peak_cpu:.0f} GFLOP/s per CPU "
+        "second).",
+        "",
+        *table(rows),
+        "",
+        "Cold start of `quads predict MODEL clip.wav` (fresh process, median of 2):",
+        "",
+        *table([{"engine": k, **v} for k, v in cold.items()]),
     ]
-    lines += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows]
+    (RESULTS / "latency_timing.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", default="runs/demo/quads-4bit/model.quads")
+    p.add_argument("--data", default="data/synth-fsc", help="corpus for accuracy")
+    p.add_argument("--runs", type=int, default=60, help="latency rounds")
+    p.add_argument("--no-baselines", action="store_true", help="skip teacher and Whisper large")
+    p.add_argument(
+        "--timing-only",
+        action="store_true",
+        help="latency and cold start only (no accuracy, no trimming): latency_timing.{json,md}",
+    )
+    args = p.parse_args()
+    model = Path(args.model)
+
+    loaded = load_model(model)
+    labels, settings = loaded.labels, loaded.settings
+    ctx, n_mels = settings.context_seconds, settings.n_mels
+    gmacs = whisper_encoder_gmacs(loaded.model.encoder.config, ctx)
+    tmp = Path(tempfile.mkdtemp(prefix="quads-latency-"))
+    files = onnx_paths(model, tmp)
+    paths = [Runner("torch", None, loaded.model)] + [Runner(n, f) for n, f in files.items()]
+    if args.timing_only:
+        timing_only(args, model, paths, files, settings, gmacs)
+        return
+
+    # Accuracy: valid and test, each path as it ships (the torch path with the training
+    # featurizer, the runtime paths with the numpy one).
+    acc: dict[str, dict] = {path.name: {} for path in paths}
+    agree: dict[str, dict] = {}  # test split, every path on the training featurizer's mel
+    audios: dict[str, list[np.ndarray]] = {}
+    for split in ("valid", "test"):
+        corpus = read_corpus(args.data, loaded.meta.get("layout", "fsc"), split)
+        truth = [u.label for u in corpus.utterances]
+        audios[split] = [load_audio(u.path) for u in corpus.utterances]
+        fitted = np.stack([fit_to_context(a, settings.n_samples) for a in audios[split]])
+        mel_np = log_mel(fitted, n_mels)
+        if split == "test":
+            mel_torch = torch.stack([featurize(u.path, settings) for u in corpus.utterances])
+            mel_torch = mel_torch.numpy()
+        for path in paths:
+            if split == "valid" and path.name == "torch":
+                continue  # valid chooses among the runtime's variants only
+            mels = mel_torch if path.name == "torch" else mel_np
+            preds = all_logits(path, mels).argmax(-1)
+            acc[path.name][split] = float(np.mean([labels[i] == t for i, t in zip(preds, truth)]))
+            print(f"{split} {path.name}: {100 * acc[path.name][split]:.2f} %", flush=True)
+            if split == "test":
+                agree[path.name] = {"logits": all_logits(path, mel_torch)}
+        if split == "test":
+            ref = agree["torch"]["logits"]
+            for a in agree.values():
+                a["max_logit_diff"] = float(np.abs(a["logits"] - ref).max())
+                a["changed"] = int((a["logits"].argmax(-1) != ref.argmax(-1)).sum())
+        acc.setdefault("_truth", {})[split] = truth
+
+    # Trimming: the threshold chosen on valid, then test read once.
+    fp32 = next(p for p in paths if p.name == "ort-fp32")
+    trim_valid = {
+        db: trimmed_eval(fp32, audios["valid"], labels, acc["_truth"]["valid"], db, n_mels)
+        for db in TRIM_THRESHOLDS_DB
+    }
+    best_db = max(TRIM_THRESHOLDS_DB, key=lambda db: trim_valid[db]["accuracy"])
+    trim_test = trimmed_eval(fp32, audios["test"], labels, acc["_truth"]["test"], best_db, n_mels)
+    print("trim valid", trim_valid, "chosen", best_db, "test", trim_test, flush=True)
+
+    # Latency, interleaved; cold start.
+    clip = fit_to_context(audios["test"][0], settings.n_samples)
+    timing = measure_timing(paths, log_mel(clip, n_mels)[None], args.runs)
+    peak, peak_cpu, times, cpu = timing
+    cold = measure_cold_start(model, files, args.data)
+
+    rows = []
+    for path in paths:
+        row = {
+            "path": path.name,
+            "file_bytes": model.stat().st_size if path.file is None else path.file.stat().st_size,
+            "valid_acc": round(100 * acc[path.name].get("valid", float("nan")), 2),
+            "test_acc": round(100 * acc[path.name]["test"], 2),
+            "max_logit_diff": f"{agree[path.name]['max_logit_diff']:.1e}",
+            "preds_changed": agree[path.name]["changed"],
+        }
+        for t in (1, 2):
+            ms = times[(path.name, t)]
+            p50 = statistics.median(ms)
+            row[f"p50_ms_{t}t"] = round(p50, 1)
+            row[f"p90_ms_{t}t"] = round(float(np.percentile(ms, 90)), 1)
+            row[f"floor_pct_{t}t"] = round(100 * (2 * gmacs / peak[t] * 1000) / p50)
+        row["cpu_ms_1t"] = round(statistics.median(cpu[(path.name, 1)]), 1)
+        row["cpu_floor_pct_1t"] = round(100 * (2 * gmacs / peak_cpu * 1000) / row["cpu_ms_1t"])
+        rows.append(row)
+    int8 = [r for r in rows if r["path"].startswith("ort-int8")]
+    chosen = max(int8, key=lambda r: (r["valid_acc"], -r["p50_ms_1t"]))["path"]
+
+    result = {
+        "model": str(model),
+        "context_seconds": ctx,
+        "gmacs": round(gmacs, 3),
+        "matmul_peak_gflops": {t: round(v, 1) for t, v in peak.items()},
+        "matmul_peak_gflops_per_cpu_second": round(peak_cpu, 1),
+        "compute_floor_ms": {t: round(2 * gmacs / v * 1000, 1) for t, v in peak.items()},
+        "load_average": os.getloadavg(),
+        "paths": rows,
+        "int8_chosen_on_valid": chosen,
+        "trim": {
+            "valid": {str(db): r for db, r in trim_valid.items()},
+            "threshold_db_chosen_on_valid": best_db,
+            "test": trim_test,
+            "fixed_context_test_acc": round(100 * acc["ort-fp32"]["test"], 2),
+            "fixed_context_p50_ms_1t": next(r for r in rows if r["path"] == "ort-fp32")[
+                "p50_ms_1t"
+            ],
+        },
+        "cold_start": cold,
+        "onnxruntime": ort.__version__,
+        "cpu_threads": os.cpu_count(),
+    }
+    if not args.no_baselines:
+        result["baselines"] = baselines(ctx, 10)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "latency.json").write_text(json.dumps(result, indent=2))
+    lines = [
+        f"# Every path of the student, batch 1, {ctx:g} s context, {gmacs:.2f} GMACs",
+        "",
+        f"Model `{model}`; accuracy on the valid / test splits of `{args.data}`; fp32 matmul "
+        f"peak {peak[1]:.0f} / {peak[2]:.0f} GFLOP/s at 1 / 2 threads (compute floor "
+        f"{result['compute_floor_ms'][1]} / {result['compute_floor_ms'][2]} ms); load average "
+        f"during the run {', '.join(f'{x:.1f}' for x in result['load_average'])}. "
+        f"cpu_ms_1t: CPU time of a 1-thread call; its floor uses the matmul peak per CPU "
+        f"second ({peak_cpu:.0f} GFLOP/s).",
+        "",
+        *table(rows),
+        "",
+        f"int8 variant chosen on valid: `{chosen}`.",
+        "",
+        f"Trimming silence (threshold chosen on valid: {best_db:g} dB): test accuracy "
+        f"{100 * trim_test['accuracy']:.2f} % vs {result['trim']['fixed_context_test_acc']} % "
+        f"at the fixed context; mean {trim_test['mean_seconds']:.2f} s of audio per clip, "
+        f"{trim_test['mean_ms_1t']:.1f} ms per clip on 1 thread vs "
+        f"{result['trim']['fixed_context_p50_ms_1t']} ms.",
+        "",
+        "Cold start of `quads predict MODEL clip.wav` (fresh process, median of 2; CPU seconds "
+        "= user + system):",
+        "",
+        *table([{"engine": k, **v} for k, v in cold.items()]),
+    ]
+    if "baselines" in result:
+        lines += ["", "Teacher and Whisper large at the same context (PyTorch):", ""]
+        lines += table(result["baselines"])
     (RESULTS / "latency.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -1,5 +1,6 @@
 """The .quads file: exact round trips, real b-bit sizes, and clear errors for bad files."""
 
+import hashlib
 import math
 import subprocess
 import sys
@@ -95,7 +96,7 @@ def test_whisper_tiny_student_at_4_bits_is_under_3_8_mb_and_size_adds_up(tmp_pat
     assert params == 7_624_320
 
     quantize_model(model, QuantConfig(bits=4, init="linear", kmeans_iters=5))
-    size = save_quads(tmp_path / "tiny.quads", model, {"labels": model.labels})
+    size = save_quads(tmp_path / "tiny.quads", model, {"labels": model.labels}, codec="none")
     parts = size_breakdown(tmp_path / "tiny.quads")
 
     assert size < 3.8 * 2**20  # MB as in the paper: 7.64 M params x 4 / 8 = 3.65 MB
@@ -105,8 +106,44 @@ def test_whisper_tiny_student_at_4_bits_is_under_3_8_mb_and_size_adds_up(tmp_pat
     assert parts["fp32"] == 0
     header_etc = parts["overhead"] - parts["codebooks"] - parts["fp16"] - parts["checksum"]
     assert parts["header"] == header_etc < 20_000
-    assert parts == size_breakdown(model, {"labels": model.labels})
+    assert parts == size_breakdown(model, {"labels": model.labels}, codec="none")
     assert quantized_size_bits(model) == 8 * (parts["codes"] + parts["codebooks"] + parts["fp16"])
+
+    # Entropy coded (the default): the same weights in fewer bytes, each layer's codes intact.
+    small = save_quads(tmp_path / "deflate.quads", model, {"labels": model.labels})
+    coded = size_breakdown(tmp_path / "deflate.quads")
+    assert small < size and coded["codes"] < coded["codes_packed"] == parts["codes"]
+    assert small == coded["codes"] + coded["overhead"]
+    a, b = load_quads(tmp_path / "tiny.quads")[0], load_quads(tmp_path / "deflate.quads")[0]
+    for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert torch.equal(x, y), name
+
+
+def test_incompressible_codes_are_stored_raw_and_version_1_files_still_load(tmp_path):
+    model = quantize_model(tiny_model(), QuantConfig(bits=1))  # 1 bit: nothing to squeeze
+    save_quads(tmp_path / "m.quads", model, {"labels": LABELS})
+    parts = size_breakdown(tmp_path / "m.quads")
+    assert parts["codes"] <= parts["codes_packed"]
+
+    save_quads(tmp_path / "v2.quads", model, {"labels": LABELS}, codec="none")
+    data = bytearray((tmp_path / "v2.quads").read_bytes()[:-32])
+    data[8:12] = (1).to_bytes(4, "little")  # what the first format wrote
+    (tmp_path / "v1.quads").write_bytes(bytes(data) + hashlib.sha256(data).digest())
+    old, _ = load_quads(tmp_path / "v1.quads")
+    new, _ = load_quads(tmp_path / "m.quads")
+    for (name, x), (_, y) in zip(old.state_dict().items(), new.state_dict().items()):
+        assert torch.equal(x, y), name
+
+
+def test_a_damaged_compressed_stream_is_a_format_error():
+    from quads.runtime.quadsfile import decode_codes, encode_codes
+
+    codes = np.repeat(np.arange(16, dtype=np.uint8), 200)
+    stored, codec = encode_codes(codes, 4)
+    assert codec == "deflate" and len(stored) < codes.size // 2
+    assert np.array_equal(decode_codes(stored, 4, codes.size, codec), codes)
+    with pytest.raises(ValueError, match="codes"):
+        decode_codes(stored[: len(stored) // 2], 4, codes.size, codec)
 
 
 def test_a_layer_left_at_32_bits_is_stored_in_fp32(tmp_path):

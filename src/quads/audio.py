@@ -18,91 +18,35 @@ from __future__ import annotations
 
 import functools
 import logging
-import math
 from dataclasses import dataclass, field
-from math import gcd
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 import torch
-from scipy.signal import resample_poly
 
 from quads.config import TOO_LONG_POLICIES, AudioConfig
 
+# Loading is shared with the torch-free runtime (one definition of what a valid clip is).
+from quads.runtime.audio import (  # noqa: F401  (re-exported)
+    HOP_LENGTH,
+    N_FFT,
+    SAMPLE_RATE,
+    AudioError,
+    AudioHeader,
+    AudioLimits,
+    load_audio,
+    read_header,
+    resample,
+)
+
 logger = logging.getLogger("quads")
 
-SAMPLE_RATE = 16000  # Whisper's frontend is fixed at 16 kHz ...
-N_FFT = 400  # ... 25 ms windows ...
-HOP_LENGTH = 160  # ... every 10 ms: 100 mel frames per second.
 FLOAT_SUBTYPES = ("FLOAT", "DOUBLE")  # the only sample formats that can hold NaN/inf
-
-
-class AudioError(ValueError):
-    """An audio file or array that cannot be used; the message names the file and why."""
-
-
-@dataclass(frozen=True)
-class AudioLimits:
-    """What a file's header may declare; anything else is refused before decoding."""
-
-    max_file_seconds: float = 600.0
-    min_sample_rate: int = 4000
-    max_sample_rate: int = 384000
-    max_channels: int = 8
-
-
-@dataclass(frozen=True)
-class AudioHeader:
-    rate: int
-    frames: int
-    channels: int
-    subtype: str
-
-    @property
-    def seconds(self) -> float:
-        return self.frames / self.rate
-
-
-def read_header(path: str | Path, limits: AudioLimits = AudioLimits()) -> AudioHeader:
-    """A file's header, checked against `limits`: AudioError names the file and the problem
-    (missing, unreadable, empty, sample rate, channels or duration out of bounds)."""
-    path = Path(path)
-    if not path.is_file():
-        raise AudioError(f"{path}: audio file not found")
-    try:
-        info = sf.info(str(path))
-    except (sf.SoundFileError, RuntimeError) as e:
-        raise AudioError(f"{path}: not a readable audio file ({e})") from None
-    h = AudioHeader(int(info.samplerate), int(info.frames), int(info.channels), info.subtype)
-    if not limits.min_sample_rate <= h.rate <= limits.max_sample_rate:
-        raise AudioError(
-            f"{path}: sample rate {h.rate} Hz is outside {limits.min_sample_rate}.."
-            f"{limits.max_sample_rate} Hz"
-        )
-    if not 1 <= h.channels <= limits.max_channels:
-        raise AudioError(f"{path}: {h.channels} channels (at most {limits.max_channels})")
-    if h.frames <= 0:
-        raise AudioError(f"{path}: empty audio clip (0 samples)")
-    if h.seconds > limits.max_file_seconds:
-        raise AudioError(
-            f"{path}: clip is {h.seconds:.1f} s, longer than the {limits.max_file_seconds:g} s "
-            "a file may be (audio.max_file_seconds)"
-        )
-    return h
-
-
-def resample(audio: np.ndarray, orig_rate: int, target_rate: int) -> np.ndarray:
-    """Polyphase resampling of a 1-D signal (exact rational ratio)."""
-    if orig_rate == target_rate:
-        return audio
-    g = gcd(int(orig_rate), int(target_rate))
-    out = resample_poly(audio, target_rate // g, orig_rate // g)
-    return out.astype(np.float32, copy=False)
+DEFAULT_LIMITS = AudioLimits()
 
 
 @functools.lru_cache(maxsize=1_000_000)
-def scan_clip(path: str, limits: AudioLimits = AudioLimits()) -> float:
+def scan_clip(path: str, limits: AudioLimits = DEFAULT_LIMITS) -> float:
     """The start-up check of a corpus clip -> its duration in seconds (cached per process).
 
     Reads the header (bounds, empty clip) and decodes only files that can hold NaN or inf
@@ -112,45 +56,6 @@ def scan_clip(path: str, limits: AudioLimits = AudioLimits()) -> float:
     if header.subtype in FLOAT_SUBTYPES:
         load_audio(path, header.rate, limits=limits)  # raises on NaN/inf
     return header.seconds
-
-
-def load_audio(
-    path: str | Path,
-    sample_rate: int = SAMPLE_RATE,
-    max_seconds: float | None = None,
-    limits: AudioLimits = AudioLimits(),
-) -> np.ndarray:
-    """Read a wav/flac (anything libsndfile reads) as mono float32 at `sample_rate`.
-
-    The header is checked against `limits` first; only the first `max_seconds` are decoded
-    (cut before resampling). Channels are averaged; another rate is resampled (logged at
-    DEBUG). Raises AudioError for a missing, unreadable, empty, out-of-bounds or non-finite
-    clip.
-    """
-    path = Path(path)
-    header = read_header(path, limits)
-    frames = header.frames
-    if max_seconds is not None:
-        frames = min(frames, math.ceil(max_seconds * header.rate))
-    try:
-        data, rate = sf.read(str(path), frames=frames, dtype="float32", always_2d=True)
-    except (sf.SoundFileError, RuntimeError) as e:
-        raise AudioError(f"{path}: not a readable audio file ({e})") from None
-    if data.size == 0:
-        raise AudioError(f"{path}: empty audio clip (0 samples)")
-    if not np.isfinite(data).all():
-        raise AudioError(f"{path}: audio contains NaN or infinite samples")
-    audio = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
-    peak = float(np.abs(audio).max())
-    if peak > 1.0:
-        logger.warning("%s: peak %.3f exceeds full scale; scaled down to 1.0", path, peak)
-        audio = audio / peak
-    if rate != sample_rate:  # once per clip and epoch: summarised by data.auto.note_audio
-        logger.debug("%s: resampled %d Hz -> %d Hz", path, rate, sample_rate)
-        audio = resample(audio, rate, sample_rate)
-    if max_seconds is not None:
-        audio = audio[: math.ceil(max_seconds * sample_rate)]
-    return np.ascontiguousarray(audio, dtype=np.float32)
 
 
 def check_duration(seconds: float, context_seconds: float, too_long: str, source: str) -> None:

@@ -157,15 +157,74 @@ def cmd_eval(args: argparse.Namespace) -> None:
         print(f"wrote {args.json}")
 
 
+def _runtime_available(model: str) -> bool:
+    """Whether the lean runtime (numpy + onnxruntime, + onnx for a .quads file) is installed."""
+    import importlib.util
+
+    needed = ["onnxruntime", "soundfile"] + ([] if model.endswith(".onnx") else ["onnx"])
+    return all(importlib.util.find_spec(name) is not None for name in needed)
+
+
+def _runtime_predictions(session, paths: list[str], top: int, reject: bool):
+    """`quads.inference.classify_files` on the lean runtime (numpy + onnxruntime): the same
+    answers, speech gate and confidence threshold, one clip at a time."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from quads.evaluate.rejection import Gate, has_speech, rejected
+    from quads.runtime.audio import AudioError
+
+    entry = session.meta.get("rejection") if reject else None
+    gate = Gate.from_meta(entry) if entry else None
+    for path in paths:
+        pred = SimpleNamespace(path=str(path), intent=None, confidence=0.0, top=[], reason=None)
+        pred.error = None
+        try:
+            audio = session.load(path)
+        except AudioError as e:
+            pred.error = str(e)
+        except OSError as e:
+            pred.error = f"{path}: {e.strerror or e}"
+        if pred.error is None and gate is not None and not has_speech(audio, gate):
+            pred.reason = rejected(0.0, False, entry)
+        elif pred.error is None:
+            logits = session.logits(session.inputs(audio[None])).astype(np.float64)[0]
+            probs = np.exp(logits - logits.max())
+            probs /= probs.sum()
+            order = np.argsort(-probs, kind="stable")[:top]
+            pred.top = [(session.labels[i], float(probs[i])) for i in order]
+            pred.confidence = pred.top[0][1]
+            pred.reason = rejected(pred.confidence, True, entry)
+            if pred.reason is None:
+                pred.intent = pred.top[0][0]
+        yield pred
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
-    from quads.inference import classify_files, load_model
     from quads.safe_io import printable
 
+    engine = args.engine
+    if engine == "auto":
+        runtime = args.model.endswith(".onnx") or _runtime_available(args.model)
+        engine = "onnxruntime" if runtime else "torch"
+    if engine == "torch" and args.model.endswith(".onnx"):
+        raise ValueError(f"{args.model}: an .onnx model needs --engine onnxruntime")
+
     t0 = time.perf_counter()
-    loaded = load_model(args.model)
-    t1 = time.perf_counter()
+    if engine == "onnxruntime":
+        from quads.runtime.session import IntentSession
+
+        session = IntentSession(args.model, threads=args.threads)
+        t1 = time.perf_counter()
+        preds = _runtime_predictions(session, args.audio, args.top, not args.no_reject)
+    else:
+        from quads.inference import classify_files, load_model
+
+        loaded = load_model(args.model)
+        t1 = time.perf_counter()
+        preds = classify_files(loaded, args.audio, args.top, args.batch_size, not args.no_reject)
     failed = 0
-    preds = classify_files(loaded, args.audio, args.top, args.batch_size, not args.no_reject)
     for pred in preds:
         failed += pred.error is not None
         if args.jsonl:
@@ -230,16 +289,61 @@ def cmd_calibrate(args: argparse.Namespace) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> None:
+    run = Path(args.run)
+    if run.is_file():  # a .quads file: to ONNX
+        if not args.onnx:
+            raise ValueError(f"{run}: exporting a .quads file needs --onnx OUT.onnx")
+        _export_onnx(args, run)
+        return
     from quads.config import Config, from_dict
     from quads.train.mct import Trainer
 
-    run = Path(args.run)
     if not (run / "config.json").is_file() or not (run / "best.pt").is_file():
         raise FileNotFoundError(f"{run}: not a training run folder (needs config.json, best.pt)")
     _refuse_unsafe(run / "best.pt")
     cfg = from_dict(Config, json.loads((run / "config.json").read_text()))
     cfg.out_dir = str(run)
     print(json.dumps(Trainer(cfg, progress=False).export(run / "best.pt"), indent=2))
+    if args.onnx:
+        _export_onnx(args, run / "model.quads")
+
+
+def _export_onnx(args: argparse.Namespace, model: Path) -> None:
+    from quads.runtime.export import corpus_accuracy, export_onnx
+
+    if args.int8 and not args.data:
+        raise ValueError("--int8 needs --data CORPUS: its accuracy is measured against fp32's")
+    size = export_onnx(model, args.onnx, args.int8, args.per_channel, args.frontend)
+    kind = "int8" if args.int8 else "fp32"
+    print(f"wrote {args.onnx} ({kind}, {size:,} bytes)")
+    if args.data:
+        rows = [(kind, args.onnx)]
+        if args.int8:
+            rows.insert(0, ("fp32", str(model)))
+        for name, path in rows:
+            r = corpus_accuracy(path, args.data, args.split)
+            print(
+                f"{name}: {args.split} accuracy {100 * r['accuracy']:.2f} %, "
+                f"macro-F1 {100 * r['f1']:.2f} % ({r['n']} clips)"
+            )
+
+
+def cmd_serve_web(args: argparse.Namespace) -> None:
+    import tempfile
+
+    from quads.runtime.web import build_site, make_server
+
+    with tempfile.TemporaryDirectory(prefix="quads-web-") as tmp:
+        site = build_site(args.model, args.out or tmp)
+        server = make_server(site, args.port)
+        host, port = server.server_address[:2]
+        print(f"serving {site} at http://{host}:{port}/ (Ctrl-C to stop)", flush=True)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.server_close()
 
 
 def _refuse_unsafe(checkpoint: Path) -> None:
@@ -384,6 +488,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--no-reject", action="store_true", help="always answer an intent (no speech gate)"
     )
+    s.add_argument(
+        "--engine",
+        choices=["auto", "onnxruntime", "torch"],
+        default="auto",
+        help="auto: the lean runtime (numpy + onnxruntime) when installed, else torch",
+    )
+    s.add_argument("--threads", type=int, help="onnxruntime threads (default: all cores)")
     s.set_defaults(func=cmd_predict)
 
     s = sub.add_parser("calibrate", help="choose a model's rejection threshold on validation data")
@@ -402,9 +513,23 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--skip-bad-rows", action="store_true", help="skip and count broken rows")
     s.set_defaults(func=cmd_calibrate)
 
-    s = sub.add_parser("export", help="(re)write model.quads from a run's best checkpoint")
-    s.add_argument("run", help="training run folder")
+    s = sub.add_parser(
+        "export", help="(re)write model.quads from a run's best checkpoint; a .quads file to ONNX"
+    )
+    s.add_argument("run", help="training run folder, or a .quads file (with --onnx)")
+    s.add_argument("--onnx", help="also write this ONNX model (fp32 codes + codebooks)")
+    s.add_argument("--int8", action="store_true", help="ONNX with dynamic int8 matrix products")
+    s.add_argument("--per-channel", action="store_true", help="int8 weight scales per channel")
+    s.add_argument("--frontend", action="store_true", help="log-mel inside the graph (audio in)")
+    s.add_argument("--data", help="corpus: measure the ONNX model's accuracy on --split")
+    s.add_argument("--split", default="valid", choices=["train", "valid", "devel", "test"])
     s.set_defaults(func=cmd_export)
+
+    s = sub.add_parser("serve-web", help="the page that listens, for a model, on 127.0.0.1")
+    s.add_argument("model", help=".quads file (or an .onnx exported with --frontend)")
+    s.add_argument("--port", type=int, default=8000, help="0: any free port")
+    s.add_argument("--out", help="build the site in this folder (default: a temporary one)")
+    s.set_defaults(func=cmd_serve_web)
 
     s = sub.add_parser("cost", help="parameters and GMACs of student, teacher, Whisper large")
     s.add_argument("--student", default="tiny.en")

@@ -14,12 +14,14 @@ Each table entry names a key of `SLUModel.state_dict()` and has a kind:
 
     codebook  a codebook layer's weight: its 2^b centroids in fp16 ("codebook" span), then
               its codes at exactly b bits each ("codes" span): code i occupies bits
-              i*b .. i*b+b-1 of the stream, least significant bit first.
+              i*b .. i*b+b-1 of the stream, least significant bit first. With
+              "codec": "deflate" (format version 2) the span holds that stream
+              entropy coded by DEFLATE (see `quads.runtime.quadsfile`).
     fp16      every other float tensor: biases, LayerNorms, layers kept at 16 bits.
     fp32      a dense layer weight that fp16 cannot hold exactly (a layer left at 32 bits).
     sinusoid  Whisper's fixed sinusoidal position table, regenerated on load (0 bytes).
 
-So a file is params x bits / 8 for the codes plus a small overhead (codebooks, fp16 tensors,
+So a file is at most params x bits / 8 for the codes plus a small overhead (codebooks, fp16 tensors,
 header, checksum); `size_breakdown` states each part in bytes.
 
 Loading trusts nothing the checksum vouches for (anyone can re-sign a file): the
@@ -46,9 +48,17 @@ from transformers.models.whisper.modeling_whisper import sinusoids
 
 from quads.models.student import SLUModel
 from quads.quant.layers import CodebookLayer
+from quads.runtime.quadsfile import (
+    READABLE_VERSIONS,
+    QuadsFormatError,
+    decode_codes,
+    encode_codes,
+    pack_bits,  # noqa: F401  (re-exported: the bit layout of the codes)
+    unpack_bits,  # noqa: F401
+)
 
 MAGIC = b"QUADSMDL"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: codes may be entropy coded (quads.runtime.quadsfile)
 _PREFIX = struct.Struct("<8sIQQ")  # magic, version, header_len, payload_len
 _CHECKSUM_BYTES = 32
 _SINUSOID_TOL = 1e-3  # a position table this close to the sinusoid (fp16-rounded) is regenerated
@@ -70,28 +80,6 @@ MAX_HEADER_BYTES = 64 * 2**20
 MAX_FILE_BYTES = 4 * 2**30
 
 
-class QuadsFormatError(ValueError):
-    """A .quads file that cannot be read: truncated, corrupted, or not a .quads file."""
-
-
-# --------------------------------------------------------------------------- bit packing
-
-
-def pack_bits(codes: np.ndarray, bits: int) -> bytes:
-    """Codes in [0, 2^bits) -> a little-endian bit stream of exactly bits per code."""
-    codes = np.ascontiguousarray(codes, dtype=np.uint8).ravel()
-    if codes.size and int(codes.max()) >> bits:
-        raise ValueError(f"codes do not fit in {bits} bits")
-    planes = (codes[:, None] >> np.arange(bits, dtype=np.uint8)) & 1  # (n, bits), LSB first
-    return np.packbits(planes.ravel(), bitorder="little").tobytes()
-
-
-def unpack_bits(buf: bytes | memoryview, bits: int, count: int) -> np.ndarray:
-    """Inverse of `pack_bits`: the first `count` codes of the stream, as uint8."""
-    stream = np.unpackbits(np.frombuffer(buf, np.uint8), count=count * bits, bitorder="little")
-    return np.packbits(stream.reshape(count, bits), axis=1, bitorder="little")[:, 0]
-
-
 # --------------------------------------------------------------------------- writing
 
 
@@ -105,7 +93,7 @@ def _np(t: Tensor, dtype: str) -> bytes:
     return t.detach().cpu().float().numpy().astype(dtype).tobytes()
 
 
-def _serialize(model: SLUModel, meta: dict) -> bytes:
+def _serialize(model: SLUModel, meta: dict, codec: str = "deflate") -> bytes:
     """The whole .quads file as bytes."""
     if not hasattr(model, "spec"):
         raise TypeError(f"save_quads needs an SLUModel (with .spec()), got {type(model).__name__}")
@@ -128,13 +116,16 @@ def _serialize(model: SLUModel, meta: dict) -> bytes:
             if leaf in ("codes", "latent", "anchor"):
                 continue  # codes are stored with the centroids; latent weights only train
             if leaf == "centroids":
+                codes, used = encode_codes(module.codes.cpu().numpy(), module.bits, codec)
+                if used != "none":
+                    entry["codec"] = used
                 entry.update(
                     name=f"{owner}.weight",
                     kind="codebook",
                     shape=list(module.codes.shape),
                     bits=module.bits,
                     codebook=put(_np(t, "<f2")),
-                    codes=put(pack_bits(module.codes.cpu().numpy(), module.bits)),
+                    codes=put(codes),
                 )
                 table.append(entry)
                 continue
@@ -158,10 +149,15 @@ def _serialize(model: SLUModel, meta: dict) -> bytes:
     return body + hashlib.sha256(body).digest()
 
 
-def save_quads(path: str | os.PathLike, model: SLUModel, meta: dict | None = None) -> int:
+def save_quads(
+    path: str | os.PathLike, model: SLUModel, meta: dict | None = None, codec: str = "deflate"
+) -> int:
     """Write `model` (codebook layers packed at b bits) and JSON-able `meta` (labels, feature
-    settings, bits, training info, ...) to `path` atomically; returns the bytes on disk."""
-    data = _serialize(model, meta or {})
+    settings, bits, training info, ...) to `path` atomically; returns the bytes on disk.
+
+    codec: "deflate" entropy codes each layer's codes (kept raw where that does not shrink
+    them); "none" stores exactly params x b / 8 bytes of codes."""
+    data = _serialize(model, meta or {}, codec)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -191,7 +187,7 @@ def _parse(data: bytes, where: str) -> tuple[dict, memoryview]:
     if len(data) < _PREFIX.size + _CHECKSUM_BYTES:
         raise fail(f"truncated file ({len(data)} bytes)")
     _, version, head_len, payload_len = _PREFIX.unpack_from(data)
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         raise fail(f"unsupported .quads format version {version} (this reader: {FORMAT_VERSION})")
     if head_len > MAX_HEADER_BYTES:
         raise fail(f"header of {head_len} bytes (at most {MAX_HEADER_BYTES})")
@@ -230,7 +226,8 @@ def _decode(entry: dict, payload: memoryview) -> Tensor:
     if kind == "codebook":
         bits = int(entry["bits"])
         book = np.frombuffer(_span(payload, entry["codebook"], 2 * 2**bits), "<f2")
-        codes = unpack_bits(_span(payload, entry["codes"], -(-n * bits // 8)), bits, n)
+        stored = _span(payload, entry["codes"], entry["codes"][1])
+        codes = decode_codes(stored, bits, n, entry.get("codec", "none"))
         array = book.astype(np.float32)[codes]  # the dense weight: codebook[codes]
     elif kind in ("fp16", "fp32"):
         dtype = "<f2" if kind == "fp16" else "<f4"
@@ -396,10 +393,14 @@ def rewrite_meta(path: str | os.PathLike, update: dict) -> int:
     return len(out)
 
 
-def size_breakdown(path_or_model: str | os.PathLike | SLUModel, meta: dict | None = None) -> dict:
+def size_breakdown(
+    path_or_model: str | os.PathLike | SLUModel, meta: dict | None = None, codec: str = "deflate"
+) -> dict:
     """Bytes of each part of a .quads file (a path, or a model packed in memory with `meta`).
 
-    codes:      the b-bit codes, params x bits / 8 (plus < 1 byte padding per layer)
+    codes:      the stored codes: params x bits / 8 (plus < 1 byte padding per layer), or
+                less when entropy coded
+    codes_packed: what the codes take at exactly b bits each, before entropy coding
     codebooks:  2^b fp16 centroids per codebook layer
     fp16, fp32: the other stored tensors (biases, LayerNorms, dense layers)
     header:     magic, version, lengths and the JSON header
@@ -407,17 +408,18 @@ def size_breakdown(path_or_model: str | os.PathLike | SLUModel, meta: dict | Non
     overhead:   total - codes, i.e. the file size beyond params x bits / 8
     """
     if isinstance(path_or_model, nn.Module):
-        data, where = _serialize(path_or_model, meta or {}), "<in-memory model>"
+        data, where = _serialize(path_or_model, meta or {}, codec), "<in-memory model>"
     else:
         data, where = Path(path_or_model).read_bytes(), str(path_or_model)
     header, payload = _parse(data, where)
-    out = {"codes": 0, "codebooks": 0, "fp16": 0, "fp32": 0}
+    out = {"codes": 0, "codes_packed": 0, "codebooks": 0, "fp16": 0, "fp32": 0}
     weights_by_bits: dict[str, int] = {}
     for entry in header["tensors"]:
         if entry["kind"] == "codebook":
             out["codes"] += entry["codes"][1]
             out["codebooks"] += entry["codebook"][1]
             n = int(np.prod(entry["shape"]))
+            out["codes_packed"] += -(-n * int(entry["bits"]) // 8)
             weights_by_bits[str(entry["bits"])] = weights_by_bits.get(str(entry["bits"]), 0) + n
         elif entry["kind"] in ("fp16", "fp32"):
             out[entry["kind"]] += entry["data"][1]

@@ -1,0 +1,104 @@
+// The page that listens: record `context_seconds` of 16 kHz audio from the microphone, run
+// the exported QUADS model (log-mel inside the graph) with onnxruntime-web, show the intent.
+// Everything happens in this page; no audio or result leaves it.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+let session = null;
+let info = null;
+
+function status(text) { $("status").textContent = text; }
+
+async function loadModel() {
+  ort.env.wasm.wasmPaths = new URL("ort/", location.href).href;
+  ort.env.wasm.numThreads = 1;
+  info = await (await fetch("model.json")).json();
+  session = await ort.InferenceSession.create("model.onnx", { executionProviders: ["wasm"] });
+  $("listen").disabled = false;
+  $("listen").textContent = `Listen (${info.context_seconds} s)`;
+  status(`Model loaded: ${info.labels.length} intents, ${(info.bytes / 1e6).toFixed(2)} MB.`);
+}
+
+// Record `seconds` of mono audio at 16 kHz (the AudioContext resamples the microphone).
+async function record(seconds) {
+  const stream = await navigator.mediaDevices.getUserMedia({
+    audio: { channelCount: 1, echoCancellation: false, noiseSuppression: false, autoGainControl: false },
+  });
+  const ctx = new AudioContext({ sampleRate: 16000 });
+  const source = ctx.createMediaStreamSource(stream);
+  const node = ctx.createScriptProcessor(4096, 1, 1);
+  const need = Math.round(seconds * 16000);
+  const audio = new Float32Array(need);
+  let filled = 0;
+  await new Promise((resolve) => {
+    node.onaudioprocess = (e) => {
+      const chunk = e.inputBuffer.getChannelData(0);
+      const n = Math.min(chunk.length, need - filled);
+      audio.set(chunk.subarray(0, n), filled);
+      filled += n;
+      drawWave(audio, filled);
+      if (filled >= need) resolve();
+    };
+    source.connect(node);
+    node.connect(ctx.destination);
+  });
+  node.disconnect();
+  source.disconnect();
+  stream.getTracks().forEach((t) => t.stop());
+  await ctx.close();
+  return audio;
+}
+
+function drawWave(audio, filled) {
+  const c = $("wave"), g = c.getContext("2d");
+  g.clearRect(0, 0, c.width, c.height);
+  g.fillStyle = "#4a7fd6";
+  const step = Math.ceil(audio.length / c.width);
+  for (let x = 0; x < c.width; x++) {
+    let peak = 0;
+    for (let i = x * step; i < Math.min((x + 1) * step, filled); i++) peak = Math.max(peak, Math.abs(audio[i]));
+    const h = peak * c.height;
+    g.fillRect(x, (c.height - h) / 2, 1, Math.max(h, 0.5));
+  }
+}
+
+async function classify(audio) {
+  const feeds = { audio: new ort.Tensor("float32", audio, [1, audio.length]) };
+  const out = await session.run(feeds);
+  const probs = Array.from(out.probs.data);
+  return probs.map((p, i) => [info.labels[i], p]).sort((a, b) => b[1] - a[1]);
+}
+
+function show(ranked) {
+  const [label, p] = ranked[0];
+  const r = $("result");
+  r.dataset.intent = label;
+  r.dataset.probability = p.toFixed(4);
+  const rows = ranked.slice(0, 5).map(([l, q]) =>
+    `<tr><td>${l}</td><td>${(100 * q).toFixed(1)} %</td><td class="bar"><div style="width:${(100 * q).toFixed(1)}%"></div></td></tr>`);
+  r.innerHTML = `<div class="intent">${label}</div><div>probability ${(100 * p).toFixed(1)} %</div>` +
+    `<table>${rows.join("")}</table>`;
+}
+
+async function listen() {
+  $("listen").disabled = true;
+  try {
+    status("Listening…");
+    const audio = await record(info.context_seconds);
+    status("Thinking…");
+    const t0 = performance.now();
+    const ranked = await classify(audio);
+    show(ranked);
+    status(`Done in ${(performance.now() - t0).toFixed(0)} ms, in this browser.`);
+  } catch (e) {
+    status(`Error: ${e.message || e}`);
+    $("result").dataset.error = String(e.message || e);
+  } finally {
+    $("listen").disabled = false;
+  }
+}
+
+$("listen").addEventListener("click", listen);
+loadModel().then(() => {
+  if (new URLSearchParams(location.search).has("auto")) listen();  // hands-free (tests)
+}).catch((e) => { status(`Could not load the model: ${e.message || e}`); $("result").dataset.error = String(e); });
