@@ -105,7 +105,7 @@ def test_disabled_or_unlucky_is_identity():
 def only(**kw):
     """An augmenter config with every effect off but those in `kw`."""
     base = dict(
-        enabled=True, prob=1.0, noise_snr_db=(200.0, 200.0), pitch_semitones=(0.0, 0.0),
+        enabled=True, prob=1.0, noise_snr_db=(100.0, 100.0), pitch_semitones=(0.0, 0.0),
         reverb_prob=0.0, babble_prob=0.0, telephone_prob=0.0, gain_db=(0.0, 0.0),
         spec_freq_masks=0, spec_time_masks=0,
     )  # fmt: skip
@@ -157,7 +157,7 @@ def test_babble_from_other_clips(tmp_path):
         sf.write(str(paths[-1]), tone(0.7, freq), SR)
     x = tone(1.0, 2000.0)
     cfg = only(babble_prob=1.0, babble_snr_db=(10.0, 10.0), babble_speakers=(2, 3))
-    assert np.allclose(Augmenter(cfg, seed=0)(x), x, atol=1e-6)  # no clips named: no babble
+    assert np.allclose(Augmenter(cfg, seed=0)(x), x, atol=1e-4)  # no clips named: no babble
     y = Augmenter(cfg, seed=0, babble_from=paths)(x)
     assert y.shape == x.shape
     snr = 10 * np.log10(np.mean(x**2.0) / np.mean((y - x) ** 2.0))
