@@ -83,6 +83,11 @@ def pick_context(longest: float) -> float:
     return min(MAX_CONTEXT, max(CONTEXT_STEP, math.ceil(longest / CONTEXT_STEP) * CONTEXT_STEP))
 
 
+def needs_resolving(cfg: Config) -> bool:
+    """Whether some setting is left to the data (layout "auto", no context length)."""
+    return cfg.data.layout == "auto" or cfg.audio.context_seconds is None
+
+
 def resolve_config(cfg: Config) -> Config:
     """Fill in the settings left to the data (see the module docstring); returns `cfg`."""
     d = cfg.data

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from quads.config import Config
+from quads.data.auto import needs_resolving, resolve_config
 from quads.evaluate.cost import whisper_encoder_gmacs
 from quads.models.whisper_weights import load_whisper
 from quads.train.mct import Trainer
@@ -80,6 +81,8 @@ def paper_jobs(
 
 def compare(cfg: Config, out: Path, jobs: list[Job], progress: bool = True) -> dict:
     """Train every row in order; write results.json after each."""
+    if needs_resolving(cfg):  # layout "auto", context from the longest training clip
+        cfg = resolve_config(cfg)
     student = load_whisper(cfg.model.student).config
     gmacs = whisper_encoder_gmacs(student, cfg.audio.context_seconds)
     gmacs_30 = whisper_encoder_gmacs(student, 30.0)

@@ -30,6 +30,7 @@ from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 from quads.audio import FeatureSettings
 from quads.config import Config, to_dict
 from quads.data.augment import Augmenter
+from quads.data.auto import needs_resolving, resolve_config
 from quads.data.corpus import Corpus, read_corpus
 from quads.data.dataset import SpeechDataset
 from quads.evaluate.metrics import evaluate_predictions
@@ -101,6 +102,8 @@ class Trainer:
     """One training run: `Trainer(cfg).run(resume=...)` -> results dict (also run.json)."""
 
     def __init__(self, cfg: Config, progress: bool = True) -> None:
+        if needs_resolving(cfg):  # layout "auto", context from the longest training clip
+            cfg = resolve_config(cfg)
         self.cfg = cfg
         self.out = Path(cfg.out_dir)
         self.rank, self.world = 0, 1
