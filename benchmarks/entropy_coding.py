@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from quads.quant.codebook import CodebookConv1d, CodebookLinear
+from quads.quant.layers import CodebookConv1d, CodebookLinear
 from quads.quant.packing import load_quads, save_quads, size_breakdown
 from quads.runtime.quadsfile import Codebook, decode_codes, pack_bits, parse, read_quads
 
