@@ -20,8 +20,8 @@ from quads.cli import main
 from quads.config import QuantConfig
 from quads.data.corpus import label_space
 from quads.inference import load_model, predict_files
-from quads.quant.surgery import quantize_model
 from quads.quant.packing import save_quads
+from quads.quant.surgery import quantize_model
 from quads.runtime import audio as np_audio
 from quads.runtime.export import corpus_accuracy, export_onnx
 from quads.runtime.session import IntentSession

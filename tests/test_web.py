@@ -14,8 +14,8 @@ from helpers import tiny_slu_model
 
 from quads.config import QuantConfig
 from quads.data.corpus import label_space
-from quads.quant.surgery import quantize_model
 from quads.quant.packing import save_quads
+from quads.quant.surgery import quantize_model
 from quads.runtime.session import IntentSession
 from quads.runtime.web import ORT_FILES, WEB_DIR, build_site, make_server
 

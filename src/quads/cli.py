@@ -236,7 +236,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     t2 = time.perf_counter()
     n = len(args.audio)
     print(
-        f"loaded in {1000 * (t1 - t0):.0f} ms; predicted {n - failed} of {n} file(s) in "
+        f"loaded in {1000 * (t1 - t0):.0f} ms ({engine}); predicted {n - failed} of {n} file(s) in "
         f"{1000 * (t2 - t1):.0f} ms" + (f"; {failed} could not be read" if failed else ""),
         file=sys.stderr if args.jsonl else sys.stdout,
     )
