@@ -43,6 +43,8 @@ VALID_BITS = (1, 2, 3, 4, 5, 6, 7, 8, 16, 32)
 KMEANS_INITS = ("kmeans++", "linear")
 STRATEGIES = ("quads", "finetune", "distill", "distill_ptq", "distill_qat", "qat", "ptq")
 PRECISIONS = ("auto", "bf16", "fp32")
+RESTARTS = ("latent", "quantized")  # train.restart: see train/transition.py
+CODES = ("follow", "fixed")  # train.codes in MCT's quantization phases
 REJECTION_SCORES = ("max_prob",)
 
 
@@ -254,6 +256,8 @@ class TrainConfig:
         if t.threads is not None:
             _number("threads", t.threads, 1, 1024)
         _one_of("precision", t.precision, PRECISIONS)
+        _one_of("restart", t.restart, RESTARTS)
+        _one_of("codes", t.codes, CODES)
 
 
 @dataclass

@@ -10,6 +10,7 @@ from quads.audio import FeatureSettings
 from quads.config import Config
 from quads.data.corpus import Corpus
 from quads.evaluate.metrics import evaluate_predictions
+from quads.evaluate.rejection import calibrate_model
 from quads.inference import predict_corpus
 from quads.models.student import SLUModel
 from quads.quant.packing import load_quads, save_quads
@@ -25,12 +26,14 @@ def export(
     best: dict,
     cfg: Config,
     settings: FeatureSettings,
+    valid_set: Corpus,
     test_set: Corpus,
     out: Path,
     ptq: bool,
 ) -> dict:
-    """Best checkpoint -> (PTQ) -> `out/model.quads`; the test split is read once, on that
-    file, and its metrics written to `out/test_metrics.json`."""
+    """Best checkpoint -> (PTQ) -> `out/model.quads`, with the rejection threshold chosen on
+    the validation split; the test split is read once, on that file, and its metrics
+    written to `out/test_metrics.json`."""
     restore_student(model, best, cfg)
     drop_latents(model)
     if ptq:
@@ -54,6 +57,9 @@ def export(
         "teacher": cfg.model.teacher,
         "best_epoch": best["epoch"],
     }
+    meta["rejection"] = calibrate_model(
+        model, settings, valid_set, cfg.rejection, cfg.train.batch_size
+    )
     size = save_quads(path, model, meta)
     packed, _ = load_quads(path)
     y_pred = predict_corpus(packed, test_set, settings, cfg.train.batch_size)

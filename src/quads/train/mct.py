@@ -28,7 +28,7 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
 from quads.audio import FeatureSettings
-from quads.config import Config, to_dict
+from quads.config import PRECISIONS, Config, to_dict
 from quads.data.augment import Augmenter
 from quads.data.auto import needs_resolving, resolve_config
 from quads.data.corpus import Corpus, read_corpus
@@ -77,8 +77,8 @@ def build_student(cfg: Config, labels: list[str]) -> SLUModel:
 
 def use_bf16(precision: str, device: torch.device) -> bool:
     """Whether training runs its matmuls in bf16 autocast (train.precision)."""
-    if precision not in ("auto", "bf16", "fp32"):
-        raise ValueError(f"train.precision: expected auto, bf16 or fp32, got {precision!r}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"train.precision: expected one of {PRECISIONS}, got {precision!r}")
     if precision != "auto":
         return precision == "bf16"
     if device.type == "cuda":
@@ -349,5 +349,12 @@ class Trainer:
         """Best checkpoint -> (PTQ) -> model.quads; test metrics measured on that file."""
         best = checkpoint.load(best_path)
         return export(
-            self.model, best, self.cfg, self.settings, self.test_set, self.out, self.ptq_after
+            self.model,
+            best,
+            self.cfg,
+            self.settings,
+            self.valid_set,
+            self.test_set,
+            self.out,
+            self.ptq_after,
         )

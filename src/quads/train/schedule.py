@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from quads.config import Config
+from quads.config import CODES, RESTARTS, STRATEGIES, Config
 
 
 class PhaseKind(str, Enum):
@@ -22,9 +22,6 @@ class PhaseKind(str, Enum):
     QAT = "qat"  # codebook layers whose codes follow straight-through-trained latent weights
 
 
-STRATEGIES = ("quads", "finetune", "distill", "distill_ptq", "distill_qat", "qat", "ptq")
-RESTARTS = ("latent", "quantized")  # train.restart: see train/transition.py
-CODES = ("fixed", "follow")  # train.codes in MCT's quantization phases
 
 
 @dataclass(frozen=True)
