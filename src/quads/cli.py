@@ -18,12 +18,10 @@ LAYOUTS = ["auto", "fsc", "slurp", "manifest", "folders", "hf"]
 
 
 def _config(args: argparse.Namespace):
-    """The preset with the command line's overrides, and what the data decides filled in.
-
-    `--data` without `--layout` detects the layout: a preset's layout is its own corpus's.
-    """
+    """The preset with the command line's overrides. `--data` without `--layout` leaves the
+    layout to be detected (a preset's layout is its own corpus's); training resolves what
+    is left to the data (`quads.data.auto`)."""
     from quads.config import load_config
-    from quads.data.auto import resolve_config
 
     overrides = list(args.set or [])
     layout_set = any(o.startswith("data.layout=") for o in overrides)
@@ -35,7 +33,7 @@ def _config(args: argparse.Namespace):
             overrides.append("data.layout=auto")
     if getattr(args, "layout", None):
         overrides.append(f"data.layout={args.layout}")
-    return resolve_config(load_config(args.config, overrides))
+    return load_config(args.config, overrides)
 
 
 def cmd_synth(args: argparse.Namespace) -> None:
@@ -172,10 +170,10 @@ def _runtime_predictions(session, paths: list[str], top: int, reject: bool):
 
     import numpy as np
 
-    from quads.evaluate.rejection import Gate, has_speech, rejected
+    from quads.evaluate.rejection import Gate, has_speech, model_entry, rejected
     from quads.runtime.audio import AudioError
 
-    entry = session.meta.get("rejection") if reject else None
+    entry = model_entry(session.meta) if reject else None
     gate = Gate.from_meta(entry) if entry else None
     for path in paths:
         pred = SimpleNamespace(path=str(path), intent=None, confidence=0.0, top=[], reason=None)

@@ -11,7 +11,7 @@ with their number), a bad file gives an error for that file only, and an answer 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -19,7 +19,7 @@ import torch
 from quads.audio import AudioError, FeatureSettings, load_clip, log_mel
 from quads.data.corpus import Corpus
 from quads.data.dataset import SpeechDataset
-from quads.evaluate.rejection import Gate, has_speech, rejected
+from quads.evaluate.rejection import Gate, has_speech, model_entry, rejected
 from quads.models.student import SLUModel
 from quads.quant.packing import load_quads
 
@@ -38,7 +38,7 @@ class LoadedModel:
     def rejection(self) -> dict:
         """The model's rejection settings; a model without them still gets the default
         speech gate (threshold 0: every clip with speech gets an intent)."""
-        return self.meta.get("rejection") or {"threshold": 0.0, "gate": asdict(Gate())}
+        return model_entry(self.meta)
 
 
 @dataclass

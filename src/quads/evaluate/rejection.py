@@ -169,6 +169,12 @@ def calibrate_model(
     return calibrate([p.confidence for p in preds], correct, gated, cfg, split)
 
 
+def model_entry(meta: dict) -> dict:
+    """A model's rejection settings from its meta; a model without them still gets the
+    default speech gate (and no confidence threshold)."""
+    return meta.get("rejection") or {"threshold": 0.0, "gate": asdict(Gate())}
+
+
 def rejected(confidence: float, passed_gate: bool, entry: dict | None) -> str | None:
     """Why an answer is rejected under a meta "rejection" entry (None: it is not)."""
     if entry is None:

@@ -38,7 +38,6 @@ import json
 import math
 import os
 import struct
-import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +50,7 @@ from quads.quant.layers import CodebookLayer
 from quads.runtime.quadsfile import (
     READABLE_VERSIONS,
     QuadsFormatError,
+    check_spec,
     decode_codes,
     encode_codes,
     pack_bits,  # noqa: F401  (re-exported: the bit layout of the codes)
@@ -63,18 +63,6 @@ _PREFIX = struct.Struct("<8sIQQ")  # magic, version, header_len, payload_len
 _CHECKSUM_BYTES = 32
 _SINUSOID_TOL = 1e-3  # a position table this close to the sinusoid (fp16-rounded) is regenerated
 
-# What a .quads architecture may declare (Whisper large's encoder is 1280 wide, 32 layers,
-# 20 heads, 5120 FFN, 1500 positions, 128 mel bins); anything beyond is refused unread.
-LIMITS = {
-    "d_model": 4096,
-    "encoder_layers": 64,
-    "encoder_attention_heads": 64,
-    "encoder_ffn_dim": 16384,
-    "max_source_positions": 1500,
-    "num_mel_bins": 256,
-}
-MAX_LABELS = 10_000
-MAX_LABEL_CHARS = 200
 MAX_PARAMS = 1_000_000_000
 MAX_HEADER_BYTES = 64 * 2**20
 MAX_FILE_BYTES = 4 * 2**30
@@ -238,49 +226,6 @@ def _decode(entry: dict, payload: memoryview) -> Tensor:
     else:
         raise ValueError(f"unknown tensor kind {kind!r}")
     return torch.from_numpy(array.reshape(shape))
-
-
-def _int_field(config: dict, key: str, limit: int) -> int:
-    value = config.get(key)
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= limit:
-        raise ValueError(f"spec {key} = {value!r} is outside 1..{limit}")
-    return value
-
-
-def _bad_label(label: object) -> str | None:
-    """Why `label` cannot be an intent name (None if it can)."""
-    if not isinstance(label, str) or not label.strip():
-        return "an empty or non-string label"
-    if len(label) > MAX_LABEL_CHARS:
-        return f"a label longer than {MAX_LABEL_CHARS} characters"
-    if any(unicodedata.category(c)[0] == "C" for c in label):
-        return f"label {label.encode('unicode_escape').decode()!r} holds control characters"
-    return None
-
-
-def check_spec(spec: object) -> None:
-    """Architecture limits and labels of a spec, checked before anything is allocated."""
-    if not isinstance(spec, dict) or not isinstance(spec.get("whisper_config"), dict):
-        raise ValueError("spec must be an object with a whisper_config")
-    config = spec["whisper_config"]
-    values = {key: _int_field(config, key, limit) for key, limit in LIMITS.items()}
-    if values["d_model"] % values["encoder_attention_heads"]:
-        raise ValueError("spec d_model is not a multiple of encoder_attention_heads")
-    for key in ("id2label", "label2id"):
-        if len(config.get(key) or {}) > MAX_LABELS:
-            raise ValueError(f"spec {key} has more than {MAX_LABELS} entries")
-    if "num_labels" in config:
-        _int_field(config, "num_labels", MAX_LABELS)
-    if spec.get("n_mels") != values["num_mel_bins"]:
-        raise ValueError(f"spec n_mels {spec.get('n_mels')!r} != num_mel_bins")
-    labels = spec.get("labels")
-    if not isinstance(labels, list) or not 1 <= len(labels) <= MAX_LABELS:
-        raise ValueError(f"spec labels must be a list of 1..{MAX_LABELS} intents")
-    for label in labels:
-        if (why := _bad_label(label)) is not None:
-            raise ValueError(f"spec labels: {why}")
-    if len(set(labels)) != len(labels):
-        raise ValueError("spec labels are not unique")
 
 
 def _expected_shapes(spec: dict) -> dict[str, tuple[int, ...]]:

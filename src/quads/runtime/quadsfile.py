@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import struct
+import unicodedata
 import zlib
 from pathlib import Path
 
@@ -173,6 +174,62 @@ def decode_entry(entry: dict, payload: memoryview) -> np.ndarray | Codebook:
     raise ValueError(f"unknown tensor kind {kind!r}")
 
 
+# What a .quads architecture may declare (Whisper large's encoder is 1280 wide, 32 layers,
+# 20 heads, 5120 FFN, 1500 positions, 128 mel bins); anything beyond is refused unread.
+LIMITS = {
+    "d_model": 4096,
+    "encoder_layers": 64,
+    "encoder_attention_heads": 64,
+    "encoder_ffn_dim": 16384,
+    "max_source_positions": 1500,
+    "num_mel_bins": 256,
+}
+MAX_LABELS = 10_000
+MAX_LABEL_CHARS = 200
+
+def _int_field(config: dict, key: str, limit: int) -> int:
+    value = config.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= limit:
+        raise ValueError(f"spec {key} = {value!r} is outside 1..{limit}")
+    return value
+
+
+def _bad_label(label: object) -> str | None:
+    """Why `label` cannot be an intent name (None if it can)."""
+    if not isinstance(label, str) or not label.strip():
+        return "an empty or non-string label"
+    if len(label) > MAX_LABEL_CHARS:
+        return f"a label longer than {MAX_LABEL_CHARS} characters"
+    if any(unicodedata.category(c)[0] == "C" for c in label):
+        return f"label {label.encode('unicode_escape').decode()!r} holds control characters"
+    return None
+
+
+def check_spec(spec: object) -> None:
+    """Architecture limits and labels of a spec, checked before anything is allocated."""
+    if not isinstance(spec, dict) or not isinstance(spec.get("whisper_config"), dict):
+        raise ValueError("spec must be an object with a whisper_config")
+    config = spec["whisper_config"]
+    values = {key: _int_field(config, key, limit) for key, limit in LIMITS.items()}
+    if values["d_model"] % values["encoder_attention_heads"]:
+        raise ValueError("spec d_model is not a multiple of encoder_attention_heads")
+    for key in ("id2label", "label2id"):
+        if len(config.get(key) or {}) > MAX_LABELS:
+            raise ValueError(f"spec {key} has more than {MAX_LABELS} entries")
+    if "num_labels" in config:
+        _int_field(config, "num_labels", MAX_LABELS)
+    if spec.get("n_mels") != values["num_mel_bins"]:
+        raise ValueError(f"spec n_mels {spec.get('n_mels')!r} != num_mel_bins")
+    labels = spec.get("labels")
+    if not isinstance(labels, list) or not 1 <= len(labels) <= MAX_LABELS:
+        raise ValueError(f"spec labels must be a list of 1..{MAX_LABELS} intents")
+    for label in labels:
+        if (why := _bad_label(label)) is not None:
+            raise ValueError(f"spec labels: {why}")
+    if len(set(labels)) != len(labels):
+        raise ValueError("spec labels are not unique")
+
+
 def read_quads(path: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray | Codebook]]:
     """A .quads file -> (header {"spec", "meta", ...}, {state-dict name: array or Codebook}).
 
@@ -181,6 +238,10 @@ def read_quads(path: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray | Co
     if not path.is_file():
         raise FileNotFoundError(f"{path}: model file not found")
     header, payload = parse(path.read_bytes(), str(path))
+    try:
+        check_spec(header["spec"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise QuadsFormatError(f"{path}: {e}") from None
     tensors = {}
     for entry in header["tensors"]:
         try:
