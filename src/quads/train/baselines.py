@@ -135,6 +135,7 @@ def _run(cfg: Config, out: Path, job: Job, progress: bool) -> dict:
     run_dir.mkdir(parents=True, exist_ok=True)
     shutil.copy(source_dir / "log.csv", run_dir / "log.csv")
     result = Trainer(run_cfg, progress=progress).export(source_dir / "best.pt")
+    result["best_val_acc"] = None  # the full-precision model was validated, not this one
     (run_dir / "run.json").write_text(json.dumps(result, indent=2))
     return result
 
