@@ -31,7 +31,14 @@ demo: install
 # onnxruntime-web for the page that listens (web/, `quads serve-web MODEL`).
 web: web/node_modules/.installed
 
+# npm fetches onnxruntime-web; headless Chromium tests the page. Installed where missing.
 web/node_modules/.installed: web/package.json
+	@for tool in npm chromium; do command -v $$tool >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$tool >/dev/null; \
+	  else \
+	    echo "$$tool is missing: install it (e.g. 'sudo apt-get install $$tool') and rerun." >&2; exit 1; \
+	  fi; }; done
 	cd web && npm install --no-audit --no-fund --silent
 	touch $@
 
