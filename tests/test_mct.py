@@ -8,8 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import tiny_slu_model
-from transformers import WhisperConfig, WhisperForConditionalGeneration
+from helpers import tiny_slu_model, tiny_whisper
 
 from quads.config import Config, load_config
 from quads.inference import load_model, predict_files
@@ -18,28 +17,6 @@ from quads.quant.packing import load_quads
 from quads.train import checkpoint, loop, mct, schedule
 from quads.train.mct import Phase, Trainer, TrainingError
 from quads.train.schedule import PhaseKind, plan
-
-
-def tiny_whisper(path: Path, d_model: int, layers: int) -> str:
-    cfg = WhisperConfig(
-        vocab_size=64,
-        num_mel_bins=80,
-        d_model=d_model,
-        encoder_layers=layers,
-        encoder_attention_heads=2,
-        encoder_ffn_dim=2 * d_model,
-        decoder_layers=1,
-        decoder_attention_heads=2,
-        decoder_ffn_dim=2 * d_model,
-        max_target_positions=16,
-        pad_token_id=0,
-        bos_token_id=1,
-        eos_token_id=1,
-        decoder_start_token_id=2,
-    )
-    torch.manual_seed(d_model)
-    WhisperForConditionalGeneration(cfg).save_pretrained(path)
-    return str(path)
 
 
 @pytest.fixture(scope="module")
