@@ -48,12 +48,12 @@ from transformers.models.whisper.modeling_whisper import sinusoids
 from quads.models.student import SLUModel
 from quads.quant.layers import CodebookLayer
 from quads.runtime.quadsfile import (
-    READABLE_VERSIONS,
     QuadsFormatError,
     check_spec,
     decode_codes,
     encode_codes,
     pack_bits,  # noqa: F401  (re-exported: the bit layout of the codes)
+    parse,
     unpack_bits,  # noqa: F401
 )
 
@@ -64,7 +64,6 @@ _CHECKSUM_BYTES = 32
 _SINUSOID_TOL = 1e-3  # a position table this close to the sinusoid (fp16-rounded) is regenerated
 
 MAX_PARAMS = 1_000_000_000
-MAX_HEADER_BYTES = 64 * 2**20
 MAX_FILE_BYTES = 4 * 2**30
 
 
@@ -164,42 +163,6 @@ def save_quads(
 # --------------------------------------------------------------------------- reading
 
 
-def _parse(data: bytes, where: str) -> tuple[dict, memoryview]:
-    """Check framing and checksum -> (header, payload); QuadsFormatError names `where`."""
-
-    def fail(problem: str) -> QuadsFormatError:
-        return QuadsFormatError(f"{where}: {problem}")
-
-    if not data or data[: len(MAGIC)] != MAGIC[: len(data)]:  # (a cut-off magic: truncated)
-        raise fail("not a .quads file (wrong magic bytes)")
-    if len(data) < _PREFIX.size + _CHECKSUM_BYTES:
-        raise fail(f"truncated file ({len(data)} bytes)")
-    _, version, head_len, payload_len = _PREFIX.unpack_from(data)
-    if version not in READABLE_VERSIONS:
-        raise fail(f"unsupported .quads format version {version} (this reader: {FORMAT_VERSION})")
-    if head_len > MAX_HEADER_BYTES:
-        raise fail(f"header of {head_len} bytes (at most {MAX_HEADER_BYTES})")
-    expected = _PREFIX.size + head_len + payload_len + _CHECKSUM_BYTES
-    if len(data) < expected:
-        raise fail(f"truncated file: {len(data)} bytes, its header declares {expected}")
-    if len(data) > expected:
-        raise fail(f"corrupted file: {len(data) - expected} unexpected bytes after the checksum")
-    if hashlib.sha256(data[:-_CHECKSUM_BYTES]).digest() != data[-_CHECKSUM_BYTES:]:
-        raise fail("checksum mismatch: the file is corrupted")
-    try:
-        header = json.loads(data[_PREFIX.size : _PREFIX.size + head_len].decode("utf-8"))
-        if not isinstance(header, dict) or not all(
-            k in header for k in ("spec", "meta", "tensors")
-        ):
-            raise ValueError("missing spec, meta or tensors")
-        if not isinstance(header["meta"], dict) or not isinstance(header["tensors"], list):
-            raise ValueError("meta must be an object and tensors a list")
-    except ValueError as e:
-        raise fail(f"unreadable header: {e}") from None
-    start = _PREFIX.size + head_len
-    return header, memoryview(data)[start : start + payload_len]
-
-
 def _span(payload: memoryview, span: list[int], nbytes: int) -> memoryview:
     offset, length = span
     if length != nbytes or offset < 0 or offset + length > len(payload):
@@ -288,7 +251,7 @@ def load_quads(path: str | os.PathLike) -> tuple[SLUModel, dict]:
     size = path.stat().st_size
     if size > MAX_FILE_BYTES:
         raise QuadsFormatError(f"{path}: {size} bytes, more than a .quads file may be")
-    header, payload = _parse(path.read_bytes(), str(path))
+    header, payload = parse(path.read_bytes(), str(path))
     try:
         check_spec(header["spec"])
         _check_table(header["tensors"], _expected_shapes(header["spec"]))
@@ -320,7 +283,7 @@ def rewrite_meta(path: str | os.PathLike, update: dict) -> int:
     path = Path(path)
     load_quads(path)
     data = path.read_bytes()
-    header, payload = _parse(data, str(path))
+    header, payload = parse(data, str(path))
     header["meta"] = {**header["meta"], **update}
     try:
         head = json.dumps(header).encode("utf-8")
@@ -356,7 +319,7 @@ def size_breakdown(
         data, where = _serialize(path_or_model, meta or {}, codec), "<in-memory model>"
     else:
         data, where = Path(path_or_model).read_bytes(), str(path_or_model)
-    header, payload = _parse(data, where)
+    header, payload = parse(data, where)
     out = {"codes": 0, "codes_packed": 0, "codebooks": 0, "fp16": 0, "fp32": 0}
     weights_by_bits: dict[str, int] = {}
     for entry in header["tensors"]:

@@ -96,6 +96,9 @@ def decode_codes(buf: bytes | memoryview, bits: int, count: int, codec: str = "n
 # --------------------------------------------------------------------------- file
 
 
+MAX_HEADER_BYTES = 64 * 2**20  # a JSON header beyond this is refused unread
+
+
 def parse(data: bytes, where: str) -> tuple[dict, memoryview]:
     """Check framing and checksum -> (header, payload); QuadsFormatError names `where`."""
 
@@ -109,6 +112,8 @@ def parse(data: bytes, where: str) -> tuple[dict, memoryview]:
     _, version, head_len, payload_len = PREFIX.unpack_from(data)
     if version not in READABLE_VERSIONS:
         raise fail(f"unsupported .quads format version {version} (this reader: {FORMAT_VERSION})")
+    if head_len > MAX_HEADER_BYTES:
+        raise fail(f"header of {head_len} bytes (at most {MAX_HEADER_BYTES})")
     expected = PREFIX.size + head_len + payload_len + CHECKSUM_BYTES
     if len(data) < expected:
         raise fail(f"truncated file: {len(data)} bytes, its header declares {expected}")
@@ -118,8 +123,12 @@ def parse(data: bytes, where: str) -> tuple[dict, memoryview]:
         raise fail("checksum mismatch: the file is corrupted")
     try:
         header = json.loads(data[PREFIX.size : PREFIX.size + head_len].decode("utf-8"))
-        if not all(k in header for k in ("spec", "meta", "tensors")):
+        if not isinstance(header, dict) or not all(
+            k in header for k in ("spec", "meta", "tensors")
+        ):
             raise ValueError("missing spec, meta or tensors")
+        if not isinstance(header["meta"], dict) or not isinstance(header["tensors"], list):
+            raise ValueError("meta must be an object and tensors a list")
     except ValueError as e:
         raise fail(f"unreadable header: {e}") from None
     start = PREFIX.size + head_len
