@@ -54,6 +54,7 @@ from quads.runtime.quadsfile import (
     encode_codes,
     pack_bits,  # noqa: F401  (re-exported: the bit layout of the codes)
     parse,
+    span,
     unpack_bits,  # noqa: F401
 )
 
@@ -163,26 +164,19 @@ def save_quads(
 # --------------------------------------------------------------------------- reading
 
 
-def _span(payload: memoryview, span: list[int], nbytes: int) -> memoryview:
-    offset, length = span
-    if length != nbytes or offset < 0 or offset + length > len(payload):
-        raise ValueError(f"span {span} does not hold the {nbytes} bytes expected")
-    return payload[offset : offset + length]
-
-
 def _decode(entry: dict, payload: memoryview) -> Tensor:
     shape = tuple(entry["shape"])
     n = int(np.prod(shape))
     kind = entry["kind"]
     if kind == "codebook":
         bits = int(entry["bits"])
-        book = np.frombuffer(_span(payload, entry["codebook"], 2 * 2**bits), "<f2")
-        stored = _span(payload, entry["codes"], entry["codes"][1])
+        book = np.frombuffer(span(payload, entry["codebook"], 2 * 2**bits), "<f2")
+        stored = span(payload, entry["codes"], entry["codes"][1])
         codes = decode_codes(stored, bits, n, entry.get("codec", "none"))
         array = book.astype(np.float32)[codes]  # the dense weight: codebook[codes]
     elif kind in ("fp16", "fp32"):
         dtype = "<f2" if kind == "fp16" else "<f4"
-        array = np.frombuffer(_span(payload, entry["data"], n * np.dtype(dtype).itemsize), dtype)
+        array = np.frombuffer(span(payload, entry["data"], n * np.dtype(dtype).itemsize), dtype)
         array = array.astype(np.float32)
     elif kind == "sinusoid":
         return sinusoids(*shape)
