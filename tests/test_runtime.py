@@ -70,11 +70,12 @@ def test_onnx_export_matches_the_torch_model_and_stays_small(packed, clips, tmp_
     assert size == out.stat().st_size
     dense = sum(p.numel() for p in load_model(packed).model.parameters()) * 4
     assert size < dense / 3  # codes + codebooks, not fp32 matrices
-    session = IntentSession(out, threads=1)
-    batch = np.stack([session.load(c) for c in clips])
-    got = session.logits(session.inputs(batch))
-    assert np.abs(got - torch_logits(packed, clips)).max() < 1e-4
-    assert session.labels == label_space("fsc") and session.context_seconds == CONTEXT
+    want = torch_logits(packed, clips)
+    for model in (out, packed):  # the .onnx file, and the .quads file's weights from numpy
+        session = IntentSession(model, threads=1)
+        batch = np.stack([session.load(c) for c in clips])
+        assert np.abs(session.logits(session.inputs(batch)) - want).max() < 1e-4
+        assert session.labels == label_space("fsc") and session.context_seconds == CONTEXT
 
 
 def test_frontend_in_the_graph_matches_too(packed, clips, tmp_path):

@@ -28,14 +28,29 @@ OPSET = 17
 LAYER_NORM_EPS = 1e-5  # torch.nn.LayerNorm's default, which HF's WhisperEncoder uses
 WEIGHTS = ("codes", "dense")
 FRONTEND_MATMULS = ("frontend_dft_re", "frontend_dft_im", "frontend_mel")  # kept fp32 in int8
+OUTSIDE_BYTES = 1 << 16
+
+
+def _placeholder(name: str, array: np.ndarray) -> onnx.TensorProto:
+    """An initializer whose data lives outside the proto (supplied when the session starts)."""
+    tensor = TensorProto(name=name, data_type=helper.np_dtype_to_tensor_dtype(array.dtype))
+    tensor.dims.extend(array.shape)
+    tensor.data_location = TensorProto.EXTERNAL
+    tensor.external_data.add(key="location", value="supplied-at-session-start")
+    return tensor
 
 
 class _Graph:
-    """Collects nodes and initializers; every helper returns the name of its output."""
+    """Collects nodes and initializers; every helper returns the name of its output.
 
-    def __init__(self) -> None:
+    With `outside` (a dict), arrays of OUTSIDE_BYTES or more are not copied into the proto:
+    the proto gets a placeholder with external data and `outside[name]` the array, for
+    `onnxruntime.SessionOptions.add_external_initializers`."""
+
+    def __init__(self, outside: dict[str, np.ndarray] | None = None) -> None:
         self.nodes: list[onnx.NodeProto] = []
         self.inits: list[onnx.TensorProto] = []
+        self.outside = outside
         self._n = 0
 
     def _name(self, hint: str) -> str:
@@ -44,7 +59,12 @@ class _Graph:
 
     def const(self, array: np.ndarray, hint: str = "c") -> str:
         name = self._name(hint)
-        self.inits.append(numpy_helper.from_array(np.asarray(array), name))
+        array = np.asarray(array)
+        if self.outside is not None and array.nbytes >= OUTSIDE_BYTES:
+            self.inits.append(_placeholder(name, array))
+            self.outside[name] = np.ascontiguousarray(array)
+        else:
+            self.inits.append(numpy_helper.from_array(array, name))
         return name
 
     def op(self, op_type: str, *inputs: str, out: str | None = None, **attrs) -> str:
@@ -227,12 +247,16 @@ def build_model(
     meta: dict | None = None,
     weights: str = "codes",
     frontend: bool = False,
+    outside: dict[str, np.ndarray] | None = None,
 ) -> onnx.ModelProto:
     """The ONNX model of a student: input "mel" (B, n_mels, frames) or, with `frontend`,
     "audio" (B, samples at the model's context); outputs "logits" and "probs" (B, intents).
 
     `spec` and `tensors` are what `quadsfile.read_quads` returns (header["spec"] and the
-    arrays); `meta` (labels, feature settings) rides along in the model's metadata."""
+    arrays); `meta` (labels, feature settings) rides along in the model's metadata.
+    `outside` (an empty dict, with weights="dense") receives the large weights instead of
+    the proto: a session built from them holds one copy of the dense weights, where folding
+    codes + codebooks at session start peaks at several (see `runtime.session`)."""
     if weights not in WEIGHTS:
         raise ValueError(f"weights must be one of {WEIGHTS}, got {weights!r}")
     cfg = spec["whisper_config"]
@@ -243,9 +267,14 @@ def build_model(
     dim, heads = int(cfg["d_model"]), int(cfg["encoder_attention_heads"])
     n_mels, labels = int(spec["n_mels"]), list(spec["labels"])
     context = int(cfg["max_source_positions"]) / 50
-    t = {k: (v.astype(np.float32) if isinstance(v, np.ndarray) else v) for k, v in tensors.items()}
+    if outside is not None and weights != "dense":
+        raise ValueError("outside weights are dense weights: pass weights='dense'")
+    t = {
+        k: (v.astype(np.float32, copy=False) if isinstance(v, np.ndarray) else v)
+        for k, v in tensors.items()
+    }
     e = "encoder"
-    g = _Graph()
+    g = _Graph(outside)
 
     if frontend:
         n_samples = int(round(context * 16000))
@@ -317,7 +346,8 @@ def build_model(
         context_seconds=context,
     )
     helper.set_model_props(model, {"quads": json.dumps(info)})
-    onnx.checker.check_model(model)
+    if outside is None:  # the checker would look for the placeholders' data on disk
+        onnx.checker.check_model(model)
     return model
 
 
