@@ -389,6 +389,44 @@ def test_compare_writes_the_table_the_report_reads(whispers, fsc_tiny, tmp_path)
     assert "quads" in report and "ptq" in report
 
 
+def test_outliers_train_with_no_intent(whispers, fsc_tiny, tmp_path):
+    import shutil
+
+    from quads.data.corpus import OUTLIER
+    from quads.data.synth import build_corpus
+
+    root = tmp_path / "corpus"
+    shutil.copytree(fsc_tiny, root)
+    summary = build_corpus(root, "fsc", preset="tiny", seed=0, outliers=6, progress=False)
+    assert (summary["made"], summary["outliers"]["utterances"]) == (6, 6)
+    cfg = tiny_config(whispers, root, tmp_path / "run")
+    cfg.data.outliers = "outliers"
+    trainer = Trainer(cfg, progress=False)
+    outliers = [u for u in trainer.train_set.utterances if u.label == OUTLIER]
+    assert 1 <= len(outliers) <= 6  # those within the 3 s context
+    assert len(trainer.train_set.utterances) == 24 + len(outliers)
+    result = trainer.run()
+    assert np.isfinite(result["best_val_acc"])
+    labels = load_model(result["model"]).labels
+    assert labels == trainer.labels and OUTLIER not in labels
+
+
+def test_outlier_exposure_pulls_outliers_towards_uniform():
+    import math
+
+    from quads.train.losses import classification_loss
+
+    logits = torch.tensor([[4.0, 0.0, -2.0], [1.0, 0.0, 0.0]])
+    labels = torch.tensor([-1, 0])  # an outlier, then a clip of intent 0
+    ce = torch.nn.functional.cross_entropy(logits[1:], labels[1:])
+    uniform_ce = -torch.log_softmax(logits[:1], -1).mean()
+    torch.testing.assert_close(classification_loss(logits, labels, 0.5), ce + 0.5 * uniform_ce)
+    torch.testing.assert_close(classification_loss(logits, labels), ce)  # weight 0: ignored
+    # The outlier term is smallest (log C) at the uniform distribution.
+    flat = classification_loss(torch.zeros(1, 3), torch.tensor([-1]), 1.0)
+    assert math.isclose(flat.item(), math.log(3), rel_tol=1e-6) and flat < uniform_ce
+
+
 def test_quads_loss_follows_the_paper_formula():
     from quads.train.losses import quads_loss
 

@@ -7,7 +7,8 @@ import soundfile as sf
 
 from quads.data import label_space, read_corpus, synth
 from quads.data.phrases import SLOTS, SLURP_TEMPLATES, fsc_phrasings
-from quads.data.synth import SynthError, build_corpus, plan_corpus
+from quads.data.synth import SynthError, build_corpus, plan_corpus, plan_outliers
+from quads.data.wordings import SLURP_DEVEL, read_sentences
 
 
 def test_every_fsc_intent_has_many_phrasings():
@@ -120,3 +121,18 @@ def test_no_fsc_phrasing_means_two_intents():
     for label in label_space("fsc"):
         for text in fsc_phrasings(*label.split("|")):
             assert owner.setdefault(text.lower(), label) == label, (text, owner[text.lower()])
+
+
+def test_outliers_are_other_domains_said_by_training_voices():
+    clips = plan_corpus("fsc", preset="tiny", seed=3)
+    outliers = plan_outliers(clips, 40, seed=3)
+    assert outliers == plan_outliers(clips, 40, seed=3) and len(outliers) == 40
+    assert {c.speaker for c in outliers} <= {c.speaker for c in clips if c.split == "train"}
+    assert all(c.split == "outliers" and c.path.startswith("outliers/") for c in outliers)
+    scenario = {
+        s.text: s.label.split("_")[0] for s in read_sentences(SLURP_DEVEL, label_space("slurp"))
+    }
+    assert not {scenario[c.text] for c in outliers} & {"iot", "audio", "music", "play"}
+    assert len({c.text for c in outliers}) == 40 and len({c.id for c in outliers}) == 40
+    with pytest.raises(ValueError, match="FSC"):
+        plan_outliers(plan_corpus("slurp", preset="tiny"), 5, seed=0)

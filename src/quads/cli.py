@@ -69,6 +69,7 @@ def cmd_synth(args: argparse.Namespace) -> None:
             kokoro_holdout=args.kokoro_holdout,
             text=None if args.text == "templates" else args.text,
             voices_per_sentence=args.voices_per_sentence,
+            outliers=args.outliers,
         )
     print(json.dumps(summary, indent=2, default=str))
 
@@ -452,6 +453,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument(
         "--voices-per-sentence", type=int, default=3, help="voices saying each sentence of --text"
+    )
+    s.add_argument(
+        "--outliers",
+        type=int,
+        default=0,
+        metavar="N",
+        help="FSC layout: N clips of speech that is none of the intents (SLURP requests of "
+        "other domains), in <out>/outliers, for data.outliers (rejection of such speech)",
     )
     s.set_defaults(func=cmd_synth)
 

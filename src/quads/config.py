@@ -148,6 +148,10 @@ class DataConfig:
     skip_bad_rows: bool = False  # count and report broken rows instead of refusing the corpus
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     num_workers: int = 0
+    # A folder of speech that is none of the intents (wav/flac, any depth; relative to
+    # root): trained towards a uniform intent distribution (outlier exposure), so such
+    # speech gets a low confidence and is rejected. `quads synth --outliers N` makes one.
+    outliers: str | None = None
 
     def __post_init__(self) -> None:
         _one_of("layout", self.layout, LAYOUTS)
@@ -208,6 +212,7 @@ class TrainConfig:
     epochs_per_phase: int = 2  # E (paper: 2)
     final_quant_epochs: int = 1
     alpha: float = 0.5  # L_dis = alpha * L1(features) + (1 - alpha) * CE
+    outlier_weight: float = 0.5  # lambda of outlier exposure (data.outliers), see losses.py
     # gamma in quantization phases: true trains them on L_dis too (the teacher in every phase)
     quant_distill: bool = True
     # Where a distillation phase after a quantization phase starts: "latent" (the
@@ -244,6 +249,7 @@ class TrainConfig:
         if t.iterations * t.epochs_per_phase + t.final_quant_epochs == 0:
             raise _Invalid("iterations", "the schedule has no epochs at all")
         _number("alpha", t.alpha, 0, 1)
+        _number("outlier_weight", t.outlier_weight, 0, 100)
         for key in ("lr", "centroid_lr", "head_lr"):
             _number(key, getattr(t, key), 0, 10, lo_open=True)
         _number("warmup_steps", t.warmup_steps, 0)

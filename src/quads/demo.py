@@ -26,7 +26,10 @@ from quads.train.baselines import compare, row_name
 log = logging.getLogger("quads")
 
 # The corpus each layout's demo builds (`build_corpus` arguments).
-DEMO_CORPUS = {"fsc": {"preset": "small"}, "slurp": {"preset": "small", "utterances": 1500}}
+DEMO_CORPUS = {
+    "fsc": {"preset": "small", "outliers": 300},
+    "slurp": {"preset": "small", "utterances": 1500},
+}
 
 
 def run_demo(data: Path, out: Path, preset: str = "fsc-demo") -> dict:

@@ -27,6 +27,8 @@ LABEL_DIR = Path(__file__).parent / "labels"
 LAYOUTS = ("fsc", "slurp", "manifest", "folders", "hf")
 GENERIC_LAYOUTS = ("manifest", "folders", "hf")  # labels come from the data
 SPLITS = ("train", "valid", "test")
+OUTLIER = "<outlier>"  # the label of speech that is none of the intents (data.outliers)
+AUDIO_SUFFIXES = (".wav", ".flac")
 
 
 class CorpusError(ValueError):
@@ -224,3 +226,34 @@ def read_corpus(
     from quads.data.slurp import read_slurp
 
     return read_slurp(root, split, skip_bad_rows, include_synthetic)
+
+
+def read_outliers(folder: str | Path, max_seconds: float) -> list[Utterance]:
+    """The clips under `folder` (wav/flac, any depth) as training utterances labelled
+    OUTLIER; clips longer than `max_seconds` (the context) are left out and counted."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise CorpusError(f"{folder}: outlier folder (data.outliers) not found")
+    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
+    out, too_long = [], 0
+    for p in paths:
+        try:
+            seconds = scan_clip(str(p))
+        except AudioError as e:
+            raise CorpusError(str(e)) from None
+        if seconds > max_seconds + 1e-3:
+            too_long += 1
+            continue
+        rel = p.relative_to(folder)
+        out.append(Utterance(str(rel), p, OUTLIER, p.parent.name, "", "train"))
+    if not out:
+        raise CorpusError(f"{folder}: no outlier clips of at most {max_seconds:g} s")
+    if too_long:
+        logger.info(
+            "%s: %d of %d outlier clips are longer than %g s and left out",
+            folder,
+            too_long,
+            len(paths),
+            max_seconds,
+        )
+    return out

@@ -32,14 +32,15 @@ from quads.audio import (
     scan_clip,
 )
 from quads.data.augment import Augmenter
-from quads.data.corpus import CorpusError, Utterance
+from quads.data.corpus import OUTLIER, CorpusError, Utterance
 
 logger = logging.getLogger("quads")
 
 
 def label_indices(utterances: Sequence[Utterance], labels: Sequence[str]) -> list[int]:
-    """Each utterance's index in `labels`; a CorpusError names an utterance outside them."""
-    index = {label: i for i, label in enumerate(labels)}
+    """Each utterance's index in `labels` (-1 for an outlier: none of them); a CorpusError
+    names an utterance outside them."""
+    index = {label: i for i, label in enumerate(labels)} | {OUTLIER: -1}
     out = []
     for u in utterances:
         if u.label not in index:

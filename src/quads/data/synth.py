@@ -82,6 +82,12 @@ DEFAULT_TEXT = {"fsc": None, "slurp": SLURP_DEVEL}
 VOICES_PER_SENTENCE = 3  # with a text source, each sentence is said by this many voices
 TEMPLATE_FILL = 3  # template sentences for an intent a split's text source lacks
 META_FILE = "synth.json"
+# Outliers (`outliers=N`, data.outliers): speech that is none of the FSC intents, from
+# SLURP's real requests outside the domains FSC covers (its lights/plugs, audio, music and
+# play scenarios), short enough for a command's context, said by the training voices.
+OUTLIER_DIR = "outliers"
+OUTLIER_SKIP_SCENARIOS = ("iot", "audio", "music", "play")
+OUTLIER_MAX_WORDS = 6
 
 
 class SynthError(RuntimeError):
@@ -347,6 +353,34 @@ def plan_corpus(
     return clips
 
 
+def plan_outliers(clips: list[Clip], n: int, seed: int) -> list[Clip]:
+    """`n` outlier clips (split "outliers", under OUTLIER_DIR/<speaker>/) voiced by the
+    speakers of the training split of `clips` (FSC layout), in its mix of engines."""
+    if n <= 0:
+        return []
+    train = [c for c in clips if c.split == "train"]
+    if not train or not train[0].path.startswith("wavs/"):
+        raise ValueError("outliers are for synthetic FSC-layout corpora")
+    texts = sorted(
+        s.text
+        for s in read_sentences(SLURP_DEVEL, label_space("slurp"))
+        if s.label.split("_")[0] not in OUTLIER_SKIP_SCENARIOS
+        and len(s.text.split()) <= OUTLIER_MAX_WORDS
+    )
+    rng = random.Random(f"outliers-{seed}")
+    rng.shuffle(texts)
+    out = []
+    for k in range(n):
+        speaker, text = rng.choice(train).speaker, texts[k % len(texts)]
+        lead, tail = round(rng.uniform(0.05, 0.4), 3), round(rng.uniform(0.05, 0.3), 3)
+        level, noise_db = round(rng.uniform(0.3, 0.9), 3), round(rng.uniform(45, 70), 1)
+        key = f"outlier|{k}|{speaker.name}|{text}|{lead}|{tail}|{level}|{noise_db}"
+        clip_id = hashlib.sha1(key.encode()).hexdigest()[:20]
+        path = f"{OUTLIER_DIR}/{speaker.name}/{clip_id}.wav"
+        out.append(Clip(clip_id, "outliers", speaker, text, "", path, lead, tail, level, noise_db))
+    return out
+
+
 # --- rendering ------------------------------------------------------------------------
 
 
@@ -497,8 +531,10 @@ def build_corpus(
     kokoro_holdout: str | None = None,
     text: str | Path | None = "default",
     voices_per_sentence: int = VOICES_PER_SENTENCE,
+    outliers: int = 0,
 ) -> dict:
-    """Build (or finish) a synthetic corpus at `root` in the FSC or SLURP layout.
+    """Build (or finish) a synthetic corpus at `root` in the FSC or SLURP layout, with
+    `outliers` clips of speech that is none of the intents in OUTLIER_DIR (FSC layout).
 
     Returns a summary: clips, speakers and engines per split, clips made now vs found on
     disk, seconds, clips/s, hours of audio and megabytes.
@@ -516,9 +552,10 @@ def build_corpus(
         text,
         voices_per_sentence,
     )
+    extra = plan_outliers(clips, outliers, seed)
     _check_target(root, layout)
     root.mkdir(parents=True, exist_ok=True)
-    if any(c.speaker.engine == kokoro.ENGINE for c in clips):
+    if any(c.speaker.engine == kokoro.ENGINE for c in clips + extra):
         kokoro.engine(espeak)  # fail early (and once) if the engine is not installed
     # Threads suffice: the work is in espeak-ng subprocesses, GIL-free numpy/libsndfile and
     # onnxruntime; two per core hide the subprocess start-up (measured: 1.5x faster than one
@@ -536,9 +573,13 @@ def build_corpus(
     made, seconds = 0, 0.0
     pool = ThreadPoolExecutor(max_workers=workers)
     try:
-        jobs = pool.map(job, clips)
+        jobs = pool.map(job, clips + extra)
         bar = tqdm(
-            jobs, total=len(clips), desc=f"synth {layout}", unit="clip", disable=not progress
+            jobs,
+            total=len(clips) + len(extra),
+            desc=f"synth {layout}",
+            unit="clip",
+            disable=not progress,
         )
         for was_made, duration in bar:
             made += was_made
@@ -569,8 +610,15 @@ def build_corpus(
             for s in SPLITS
         },
         "intents": len({c.label for c in clips}),
+        "outliers": {
+            "utterances": len(extra),
+            "folder": OUTLIER_DIR if extra else None,
+            "engines": {
+                e: sum(c.speaker.engine == e for c in extra) for e in ("espeak", kokoro.ENGINE)
+            },
+        },
         "made": made,
-        "reused": len(clips) - made,
+        "reused": len(clips) + len(extra) - made,
         "seconds": round(elapsed, 2),
         "clips_per_second": round(made / elapsed, 1) if made else None,
         "audio_hours": round(seconds / 3600, 3),
@@ -581,10 +629,10 @@ def build_corpus(
     logger.info(
         "synth %s: %d clips at %s (%d made, %d already there) in %.1f s",
         layout,
-        len(clips),
+        len(clips) + len(extra),
         root,
         made,
-        len(clips) - made,
+        len(clips) + len(extra) - made,
         elapsed,
     )
     return summary

@@ -140,7 +140,7 @@ def train_epoch(
     # gamma selects the loss: 1 = L_dis (the teacher), 0 = CE only.
     gamma = 1.0 if phase.distils else 0.0
     step.train()
-    total, correct, loss_sum = 0, 0, 0.0
+    total, labelled, correct, loss_sum = 0, 0, 0, 0.0
     bar = tqdm(loader, desc=desc, disable=not ctx.progress, leave=False, unit="batch")
     for i, (mel, y, idx) in enumerate(bar):
         set_lr(opt, lr_factor(i, len(bar)))
@@ -151,7 +151,8 @@ def train_epoch(
         with torch.autocast(ctx.device.type, torch.bfloat16, enabled=ctx.amp):
             logits, align = step(mel, target)
         logits, align = logits.float(), align.float()
-        loss = quads_loss(logits, y, align if phase.distils else None, t.alpha, gamma)
+        align = align if phase.distils else None
+        loss = quads_loss(logits, y, align, t.alpha, gamma, t.outlier_weight)
         if not torch.isfinite(loss):
             raise TrainingError(f"loss became {loss.item()} in {desc}")
         opt.zero_grad(set_to_none=True)
@@ -159,8 +160,10 @@ def train_epoch(
         torch.nn.utils.clip_grad_norm_(step.parameters(), t.grad_clip)
         opt.step()
         n = y.numel()
+        known = y >= 0  # outliers have no intent to get right
         total += n
-        correct += int((logits.argmax(-1) == y).sum())
+        labelled += int(known.sum())
+        correct += int((logits.argmax(-1) == y)[known].sum())
         loss_sum += loss.item() * n
-        bar.set_postfix(loss=f"{loss_sum / total:.3f}", acc=f"{correct / total:.3f}")
-    return {"train_loss": loss_sum / max(total, 1), "train_acc": correct / max(total, 1)}
+        bar.set_postfix(loss=f"{loss_sum / total:.3f}", acc=f"{correct / max(labelled, 1):.3f}")
+    return {"train_loss": loss_sum / max(total, 1), "train_acc": correct / max(labelled, 1)}

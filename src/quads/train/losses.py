@@ -3,6 +3,10 @@
 Distillation phase (gamma = 1):  L_dis = alpha * L1(P(h_student), h_teacher) + (1 - alpha) * CE
 Quantization phase (gamma = 0):  L = CE  (centroids trained by gradient; L_dis if asked)
 Overall: L = gamma * L_dis + (1 - gamma) * CE.
+
+With outliers in the batch (label -1: speech that is none of the intents), CE is the
+cross-entropy of the labelled clips plus lambda times the cross-entropy of the outliers'
+predictions to the uniform distribution (outlier exposure, Hendrycks et al. 2019).
 """
 
 from __future__ import annotations
@@ -43,15 +47,30 @@ class FeatureAlignment(nn.Module):
         return torch.stack(losses).mean()
 
 
+def classification_loss(
+    logits: torch.Tensor, labels: torch.Tensor, outlier_weight: float = 0.0
+) -> torch.Tensor:
+    """CE over the labelled clips + outlier_weight * mean_i (-1/C sum_c log p_c(x_i)) over
+    the outliers (label -1), each term a mean over its own clips."""
+    known = labels >= 0
+    loss = logits.new_zeros(())
+    if known.any():
+        loss = loss + F.cross_entropy(logits[known], labels[known])
+    if outlier_weight and not known.all():
+        loss = loss - outlier_weight * F.log_softmax(logits[~known], dim=-1).mean()
+    return loss
+
+
 def quads_loss(
     logits: torch.Tensor,
     labels: torch.Tensor,
     align: torch.Tensor | None,
     alpha: float,
     gamma: float,
+    outlier_weight: float = 0.0,
 ) -> torch.Tensor:
     """L = gamma * (alpha * L1 + (1 - alpha) * CE) + (1 - gamma) * CE."""
-    ce = F.cross_entropy(logits, labels)
+    ce = classification_loss(logits, labels, outlier_weight)
     if align is None or gamma == 0:
         return ce
     l_dis = alpha * align + (1 - alpha) * ce

@@ -31,7 +31,7 @@ from quads.audio import FeatureSettings
 from quads.config import PRECISIONS, Config, to_dict
 from quads.data.augment import Augmenter
 from quads.data.auto import needs_resolving, resolve_config
-from quads.data.corpus import Corpus, read_corpus
+from quads.data.corpus import Corpus, read_corpus, read_outliers
 from quads.data.dataset import SpeechDataset
 from quads.evaluate.metrics import evaluate_predictions
 from quads.inference import predict_corpus
@@ -133,6 +133,10 @@ class Trainer:
             )
             self.train_set.utterances = [utts[i] for i in sorted(keep)]
         self.labels = self.train_set.labels
+        if d.outliers:  # speech that is none of the intents, trained towards uniform
+            outliers = read_outliers(Path(d.root) / d.outliers, cfg.audio.context_seconds)
+            self.train_set.utterances += outliers
+            log.info("training with %d outlier clips from %s", len(outliers), d.outliers)
 
         self.model = build_student(cfg, self.labels).to(self.device)
         self.settings = FeatureSettings.from_config(cfg.audio, self.model.n_mels)
