@@ -21,6 +21,8 @@ reported numbers; the threshold comes from the validation split alone.
 from __future__ import annotations
 
 import argparse
+import csv
+import difflib
 import json
 import random
 import re
@@ -128,6 +130,21 @@ def make_ood(folder: Path, per_phrase: int, seed: int) -> list[Path]:
             )
             sf.write(str(path), synthesize(clip), SR, subtype="PCM_16")
     return paths
+
+
+def close_to_outliers(data: Path, cutoff: float = 0.75) -> list[int]:
+    """Indices of OUT_OF_DOMAIN phrases that match a transcript of the corpus's outlier
+    clips (`quads synth --outliers`) at a difflib ratio of `cutoff` or more."""
+    transcripts = data / "outliers" / "transcripts.csv"
+    if not transcripts.is_file():
+        return []
+    with transcripts.open(encoding="utf-8") as f:
+        said = [row["transcript"].lower() for row in csv.DictReader(f)]
+    return [
+        i
+        for i, text in enumerate(OUT_OF_DOMAIN)
+        if difflib.get_close_matches(text.lower(), said, n=1, cutoff=cutoff)
+    ]
 
 
 def make_no_speech(folder: Path, seed: int) -> dict[str, list[Path]]:
@@ -260,6 +277,15 @@ def main() -> None:
         "rejected_low_confidence": float(np.mean([q.reason == "low confidence" for q in got])),
         "median_confidence": float(np.median([q.confidence for q in got])),
     }
+    # Phrases close to a sentence of the corpus's outlier set (data.outliers) were, in
+    # effect, trained on: the share rejected among the others too.
+    seen = close_to_outliers(Path(args.data))
+    if seen:
+        kept = [q for q, path in zip(got, ood_paths) if int(path.stem.split("-")[1]) not in seen]
+        result["out_of_domain"]["close_to_training_outliers"] = [OUT_OF_DOMAIN[i] for i in seen]
+        result["out_of_domain"]["rejected_other_phrases"] = float(
+            np.mean([q.intent is None for q in kept])
+        )
     save("out-of-domain")
 
     # 5. peak memory of `quads predict` on many clips in one call
@@ -306,6 +332,13 @@ def markdown(r: dict) -> str:
             f"**{100 * o['rejected']:.1f} %** (gate {100 * o['rejected_no_speech']:.1f} %, "
             f"threshold {100 * o['rejected_low_confidence']:.1f} %) |"
         )
+        if "rejected_other_phrases" in o:
+            near = o["close_to_training_outliers"]
+            lines.append(
+                f"| the {o['phrases'] - len(near)} phrases not close to a training outlier | "
+                f"{o['n'] - len(near) * o['n'] // o['phrases']} | "
+                f"**{100 * o['rejected_other_phrases']:.1f} %** |"
+            )
     if d:
         lines += [
             "",

@@ -399,6 +399,8 @@ def test_outliers_train_with_no_intent(whispers, fsc_tiny, tmp_path):
     shutil.copytree(fsc_tiny, root)
     summary = build_corpus(root, "fsc", preset="tiny", seed=0, outliers=6, progress=False)
     assert (summary["made"], summary["outliers"]["utterances"]) == (6, 6)
+    said = (root / "outliers" / "transcripts.csv").read_text().splitlines()
+    assert said[0] == "path,speaker,transcript" and len(said) == 7
     cfg = tiny_config(whispers, root, tmp_path / "run")
     cfg.data.outliers = "outliers"
     trainer = Trainer(cfg, progress=False)

@@ -462,6 +462,18 @@ def _write_fsc(root: Path, clips: list[Clip]) -> list[Path]:
     return files
 
 
+def _write_outliers(root: Path, clips: list[Clip]) -> Path:
+    """OUTLIER_DIR/transcripts.csv: what each outlier clip says (training reads the audio)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["path", "speaker", "transcript"])
+    for c in clips:
+        writer.writerow([Path(c.path).relative_to(OUTLIER_DIR), c.speaker.name, c.text])
+    path = root / OUTLIER_DIR / "transcripts.csv"
+    _write_text(path, buf.getvalue())
+    return path
+
+
 def _write_slurp(root: Path, clips: list[Clip]) -> list[Path]:
     files, slurp_id = [], 0
     for split in SPLITS:
@@ -588,6 +600,8 @@ def build_corpus(
         pool.shutdown(wait=True, cancel_futures=True)
     _note_stale(root, layout, clips)
     files = _write_fsc(root, clips) if layout == "fsc" else _write_slurp(root, clips)
+    if extra:
+        files.append(_write_outliers(root, extra))
     elapsed = time.perf_counter() - start
     summary = {
         "layout": layout,
