@@ -306,7 +306,7 @@ def main() -> None:
 def markdown(r: dict) -> str:
     """The results so far as Markdown (stages not yet measured are left out)."""
     lines = ["# Rejection and bounded memory", ""]
-    lines.append(f"Model `{r['model']}`, corpus `{r['data']}` (synthetic espeak-ng speech).")
+    lines.append(f"Model `{r['model']}`, corpus `{r['data']}`.")
     e, d, o, m = (r.get(k) for k in ("rejection", "in_domain_test", "out_of_domain", "memory"))
     if e:
         g = e["gate"]
@@ -351,7 +351,8 @@ def markdown(r: dict) -> str:
     if m:
         lines += [
             "",
-            "Peak memory (max RSS, whole process: Python + torch included) of `quads predict`:",
+            "Peak memory (max RSS of the whole process) of `quads predict` (its default engine: "
+            "ONNX Runtime for a .quads file when onnxruntime is installed):",
             "",
             "| call | peak RSS |",
             "| --- | --- |",

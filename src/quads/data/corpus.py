@@ -233,7 +233,10 @@ def read_outliers(folder: str | Path, max_seconds: float) -> list[Utterance]:
     OUTLIER; clips longer than `max_seconds` (the context) are left out and counted."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise CorpusError(f"{folder}: outlier folder (data.outliers) not found")
+        raise CorpusError(
+            f"{folder}: outlier folder (data.outliers) not found; make one with `quads synth "
+            "--outliers N`, or train without: --set data.outliers=null"
+        )
     paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
     out, too_long = [], 0
     for p in paths:
