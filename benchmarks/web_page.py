@@ -72,8 +72,9 @@ def main() -> None:
         print(rows[-1], flush=True)
     server.shutdown()
     right = sum(r["truth"] == r["page"] for r in rows)
+    parts = Path(args.model).resolve().parts  # shown from its runs/ folder on, as in any clone
     summary = {
-        "model": args.model,
+        "model": "/".join(parts[parts.index("runs") :]) if "runs" in parts else args.model,
         "model_bytes": info["bytes"],
         "clips": rows,
         "page_accuracy": right / len(rows),
