@@ -36,8 +36,10 @@ the int8 choice and accuracy of each path, no timing (results/<--out>.{json,md})
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -366,6 +368,7 @@ def main() -> None:
     # The int8 scheme to ship, chosen on valid (1 thread), by the export's own rule.
     chosen, candidates = choose_int8(model, args.data, "valid", log=print)
     tmp = Path(tempfile.mkdtemp(prefix="quads-latency-"))
+    atexit.register(shutil.rmtree, tmp, True)  # the ONNX files and clips made here
     files = onnx_paths(model, tmp, chosen)
     int8 = f"ort-{chosen.name}"
     paths = [Runner("torch", None, loaded.model)] + [Runner(n, f) for n, f in files.items()]
