@@ -4,6 +4,7 @@ onnxruntime alone, checked against the torch model on real (espeak-ng) clips."""
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 import textwrap
@@ -209,7 +210,8 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-def test_cli_export_and_predict_with_each_engine(packed, clips, fsc_tiny, capsys, tmp_path):
+def test_cli_export_and_predict_with_each_engine(packed, clips, fsc_tiny, capsys, caplog, tmp_path):
+    caplog.set_level(logging.INFO)
     onnx_path = tmp_path / "m.onnx"
     code, out, _ = run(capsys, "export", str(packed), "--onnx", str(onnx_path))
     assert code == 0 and onnx_path.is_file() and "fp32" in out
@@ -234,6 +236,9 @@ def test_cli_export_and_predict_with_each_engine(packed, clips, fsc_tiny, capsys
         str(fsc_tiny),
     )
     assert code == 0 and "fp32: valid accuracy" in out and "int8: valid accuracy" in out
+    assert "int8 scheme chosen on valid" in out
+    quantizer = [r for r in caplog.records if "onnxruntime" in r.pathname]
+    assert not quantizer, quantizer[0].getMessage()  # its INFO lines and advice, dropped
 
     code, _, err = run(capsys, "export", str(packed), "--onnx", str(tmp_path / "x.onnx"), "--int8")
     assert code == 1 and "--data" in err

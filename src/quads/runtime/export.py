@@ -147,21 +147,25 @@ def quantize_int8(
     onnx.save(quantized, str(out))
 
 
-class _DropPreprocessAdvice(logging.Filter):
+class _QuietQuantizer(logging.Filter):
+    """Drops what onnxruntime's quantizer logs to the root logger on every call: its INFO
+    lines (one per tensor) and the advice to pre-process shapes (the graph comes with its
+    shapes from `graph.py`)."""
+
     def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("Please consider to run pre-processing")
+        ours = "onnxruntime" in record.pathname.replace("\\", "/").split("/")
+        advice = str(record.msg).startswith("Please consider to run pre-processing")
+        return not (ours and (record.levelno < logging.WARNING or advice))
 
 
 @contextlib.contextmanager
 def _quiet_quantizer():
-    """onnxruntime's quantizer advises shape pre-processing on every call (to the root
-    logger); the graph comes with its shapes from `graph.py`, so that line is dropped."""
-    root, drop = logging.getLogger(), _DropPreprocessAdvice()
-    root.addFilter(drop)
+    root, quiet = logging.getLogger(), _QuietQuantizer()
+    root.addFilter(quiet)
     try:
         yield
     finally:
-        root.removeFilter(drop)
+        root.removeFilter(quiet)
 
 
 def split_mels(
