@@ -40,7 +40,7 @@ class Int8Scheme:
 
     @property
     def name(self) -> str:
-        name = "int8-channel" if self.per_channel else "int8-grid" if self.grid else "int8"
+        name = "int8" + ("-channel" if self.per_channel else "") + ("-grid" if self.grid else "")
         return name + (f"+fp32x{len(self.fp32)}" if self.fp32 else "")
 
     def to_json(self) -> dict:
@@ -111,17 +111,13 @@ def weight_matmuls(proto: onnx.ModelProto) -> list[str]:
     ]
 
 
-def quantize_int8(
-    proto: onnx.ModelProto, out: Path, scheme: Int8Scheme | bool = Int8Scheme()
-) -> None:
+def quantize_int8(proto: onnx.ModelProto, out: Path, scheme: Int8Scheme = Int8Scheme()) -> None:
     """ONNX Runtime dynamic int8 quantization of the weight MatMuls but those `scheme.fp32`
     names (the log-mel frontend's DFT and filter products stay fp32 too: their inputs span
     too many decades for int8). `proto` has dense weights (`dense_model`, with
     `scheme.grid` applied there); the scheme rides along in the model's metadata."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    if isinstance(scheme, bool):  # per_channel, as this function used to take
-        scheme = Int8Scheme(per_channel=scheme)
     unknown = set(scheme.fp32) - set(weight_matmuls(proto))
     if unknown:
         raise ValueError(f"no weight MatMul named {sorted(unknown)} in the model")
@@ -182,13 +178,12 @@ def split_mels(
     return log_mel(audio, n_mels), [u.label for u in corpus.utterances]
 
 
-def onnx_logits(
-    model: str | os.PathLike, mels: np.ndarray, threads: int = 1, batch_size: int = 16
-) -> np.ndarray:
-    """Logits of a .onnx or .quads model (mel input) for a batch of log-mels."""
+def onnx_logits(model, mels: np.ndarray, threads: int = 1, batch_size: int = 16) -> np.ndarray:
+    """Logits of a .onnx or .quads model (a path, or an `IntentSession`; mel input) for a
+    batch of log-mels."""
     from quads.runtime.session import IntentSession
 
-    session = IntentSession(model, threads)
+    session = model if isinstance(model, IntentSession) else IntentSession(model, threads)
     return np.concatenate(
         [session.logits(mels[i : i + batch_size]) for i in range(0, len(mels), batch_size)]
     )
@@ -229,18 +224,14 @@ def choose_int8(
 
     Returns the chosen scheme and one row per scored candidate (its scheme, changed,
     mean/max logit error; sensitivities under "sensitivity")."""
+    from quads.runtime.session import IntentSession
+
     log = log or (lambda *_: None)
-    header, _ = read_quads(model)
-    meta, spec = header["meta"], header["spec"]
-    features = meta.get("features", {})
-    context = float(
-        features.get("context_seconds", meta.get("context_seconds", 0))
-        or int(spec["whisper_config"]["max_source_positions"]) / 50
-    )
-    mels, _ = split_mels(
-        data, split, int(spec["n_mels"]), context, layout or meta.get("layout", "fsc")
-    )
-    ref = onnx_logits(model, mels, threads)
+    fp32 = IntentSession(model, threads)
+    layout = layout or fp32.meta.get("layout", "fsc")
+    mels, _ = split_mels(data, split, fp32.n_mels, fp32.context_seconds, layout)
+    ref = onnx_logits(fp32, mels)
+    del fp32
     rows: list[dict] = []
     protos = {}
 
