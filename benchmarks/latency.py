@@ -3,6 +3,7 @@ Whisper large beside them.
 
     python benchmarks/latency.py [--model runs/demo/quads-4bit/model.quads]
                                  [--data data/synth-fsc] [--runs 60] [--no-baselines]
+                                 [--accuracy-only --out latency_medium]
 
 Paths (batch 1, the model's context):
   torch             the .quads file loaded by `quads.inference` (dense fp32 weights, PyTorch)
@@ -12,8 +13,14 @@ Paths (batch 1, the model's context):
   ort-int8-grid     each layer's centroids first rounded onto an int8 grid (multiples of
                     max|c| / 127), so the int8 weights are exactly the model's weights and
                     only activations are quantized
+  ort-int8-...+fp32xK  mixed precision, when the plain schemes change predictions on valid:
+                    the K weight MatMuls whose int8 error moves the logits most stay fp32
   ort-fp32-trim     ort-fp32 on the clip with its leading and trailing silence cut (the
                     encoder runs on the frames left: cost per clip varies; mean reported)
+
+The int8 schemes are `quads.runtime.export`'s (the recipe `quads export --onnx --int8`
+ships), and the scheme to ship is chosen there, by `choose_int8` on the valid split only:
+fewest predictions changed against fp32, then fewest fp32 MatMuls, then logit error.
 
 Latency: every (path, threads) pair timed in turn, round after round, on one real clip, so
 a busy machine slows all of them alike; p50 / p90 over the rounds of the wall clock, and
@@ -22,14 +29,17 @@ machine the wall clock counts the time other jobs hold the core). Compute floor:
 the fp32 matmul peak of this CPU at that thread count (measured here); "floor %" is the
 floor over p50. Accuracy: the valid split chooses (the int8 variant to ship, the trimming
 threshold), the test split is read once per reported number. Cold start: `quads predict` on
-one clip in a fresh process (wall time and peak RSS), per engine and file.
+one clip in a fresh process (wall time and peak RSS), per engine and file. --accuracy-only:
+the int8 choice and accuracy of each path, no timing (results/<--out>.{json,md}).
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -46,45 +56,32 @@ from quads.data.corpus import read_corpus
 from quads.evaluate.cost import whisper_encoder_gmacs
 from quads.inference import load_model
 from quads.runtime.audio import fit_to_context, load_audio, log_mel, trim_silence
-from quads.runtime.export import quantize_int8
-from quads.runtime.graph import build_model
-from quads.runtime.quadsfile import Codebook, read_quads
+from quads.runtime.export import PLAIN_SCHEMES, choose_int8, export_onnx
 from quads.runtime.session import session_options
 
 RESULTS = Path(__file__).parent / "results"
 TRIM_THRESHOLDS_DB = (-30.0, -45.0)
 
 
-def snap_to_int8_grid(tensors: dict) -> dict:
-    """Round each codebook layer's centroids to multiples of max|c| / 127."""
-    out = {}
-    for name, t in tensors.items():
-        if isinstance(t, Codebook):
-            scale = float(np.abs(t.centroids).max()) / 127 or 1.0
-            t = Codebook(t.codes, (np.round(t.centroids / scale) * scale).astype(np.float32), 8)
-        out[name] = t
-    return out
+def shown_path(path: str | Path) -> str:
+    """A path as results show it: from its `runs/` or `data/` folder on (the same in any
+    clone of the repository), else as given."""
+    parts = Path(path).resolve().parts
+    for anchor in ("runs", "data"):
+        if anchor in parts:
+            return "/".join(parts[parts.index(anchor) :])
+    return str(path)
 
 
-def onnx_paths(model: Path, folder: Path) -> dict[str, Path]:
-    """Write every ONNX variant of `model` into `folder`."""
-    header, tensors = read_quads(model)
-    spec, meta = header["spec"], header["meta"]
-    grid = snap_to_int8_grid(tensors)
-    files = {
-        "ort-fp32": build_model(spec, tensors, meta, "codes"),
-    }
+def onnx_paths(model: Path, folder: Path, chosen) -> dict[str, Path]:
+    """Write the fp32 ONNX model and every int8 scheme (the plain ones and the chosen one)
+    into `folder`."""
+    schemes = {None: None, **{s: s for s in PLAIN_SCHEMES}, chosen: chosen}
     out = {}
-    for name, proto in files.items():
+    for scheme in schemes:
+        name = "ort-fp32" if scheme is None else f"ort-{scheme.name}"
         out[name] = folder / f"{name}.onnx"
-        out[name].write_bytes(proto.SerializeToString())
-    for name, (src, per_channel) in {
-        "ort-int8": (tensors, False),
-        "ort-int8-channel": (tensors, True),
-        "ort-int8-grid": (grid, False),
-    }.items():
-        out[name] = folder / f"{name}.onnx"
-        quantize_int8(build_model(spec, src, meta, "dense"), out[name], per_channel)
+        export_onnx(model, out[name], scheme or False)
     return out
 
 
@@ -108,35 +105,56 @@ class Runner:
 
 
 def matmul_peak_gflops(threads: int, clock=time.perf_counter) -> float:
-    """fp32 GFLOP/s of a large matrix product on this CPU (the best of several), by wall
-    clock or, with clock=time.process_time, per second of CPU time."""
+    """fp32 GFLOP/s of a large matrix product on this CPU, by wall clock or, with
+    clock=time.thread_time, per second of this thread's CPU time: the best of several
+    products by PyTorch and by ONNX Runtime (whose MLAS kernels run faster here)."""
+    from onnx import TensorProto, helper
+
+    n = 2048
     torch.set_num_threads(threads)
-    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["a", "b"], ["c"])],
+        "matmul",
+        [helper.make_tensor_value_info(x, TensorProto.FLOAT, [n, n]) for x in "ab"],
+        [helper.make_tensor_value_info("c", TensorProto.FLOAT, [n, n])],
+    )
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    proto.ir_version = 8
+    session = ort.InferenceSession(
+        proto.SerializeToString(),
+        session_options(threads),
+        providers=["CPUExecutionProvider"],
+    )
+    feeds = {"a": a.numpy(), "b": b.numpy()}
     best = float("inf")
-    for _ in range(8):
-        t0 = clock()
-        a @ b
-        best = min(best, clock() - t0)
-    return 2 * 2048**3 / best / 1e9
+    for product in (lambda: a @ b, lambda: session.run(["c"], feeds)):
+        for _ in range(8):
+            t0 = clock()
+            product()
+            best = min(best, clock() - t0)
+    return 2 * n**3 / best / 1e9
 
 
 def all_logits(path: Runner, mels: np.ndarray) -> np.ndarray:
-    return np.concatenate([path.run(mels[i : i + 16], 2) for i in range(0, len(mels), 16)])
+    return np.concatenate([path.run(mels[i : i + 16], 1) for i in range(0, len(mels), 16)])
 
 
 def trimmed_eval(path: Runner, audios, labels, truth, threshold_db: float, n_mels: int) -> dict:
     """Accuracy and mean cost per clip with silence trimmed (1 thread, one clip at a time)."""
-    right, times, frames = 0, [], []
+    right, times, cpu, frames = 0, [], [], []
     for audio, t in zip(audios, truth):
         mel = log_mel(trim_silence(audio, threshold_db), n_mels)[None]
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.thread_time()
         logits = path.run(mel, 1)
         times.append(1000 * (time.perf_counter() - start))
+        cpu.append(1000 * (time.thread_time() - start_cpu))
         frames.append(mel.shape[-1])
         right += labels[int(logits.argmax())] == t
     return {
         "accuracy": right / len(truth),
         "mean_ms_1t": statistics.mean(times),
+        "mean_cpu_ms_1t": statistics.mean(cpu),
         "mean_seconds": statistics.mean(frames) / 100,
     }
 
@@ -221,28 +239,36 @@ def table(rows: list[dict]) -> list[str]:
     return lines + ["| " + " | ".join(str(r.get(c, "")) for c in cols) + " |" for r in rows]
 
 
-def measure_timing(paths: list[Runner], mel: np.ndarray, runs: int) -> tuple:
+def measure_timing(paths: list[Runner], mel: np.ndarray, runs: int, block: int = 4) -> tuple:
     """Every (path, threads) pair timed in turn, round after round -> (matmul peak per thread
-    count, peak per CPU second, wall ms and CPU ms per pair)."""
+    count, peak per CPU second, wall ms and CPU ms per pair).
+
+    Each turn makes one untimed call and then `block` timed ones: the thread pool of the
+    previous pair (ONNX Runtime's workers, PyTorch's OpenMP team) spins for a while after
+    its call, and that would be charged to the first call of the next pair. CPU time is
+    the calling thread's (`time.thread_time`), which is all the work of a 1-thread call."""
     peak = {t: matmul_peak_gflops(t) for t in (1, 2)}
-    peak_cpu = matmul_peak_gflops(1, time.process_time)
+    peak_cpu = matmul_peak_gflops(1, time.thread_time)
     pairs = [(path, t) for t in (1, 2) for path in paths]
     times: dict[tuple[str, int], list[float]] = {(p.name, t): [] for p, t in pairs}
     cpu: dict[tuple[str, int], list[float]] = {(p.name, t): [] for p, t in pairs}
     for path, t in pairs:  # warm-up (and session start)
         for _ in range(3):
             path.run(mel, t)
-    for _ in range(runs):
+    for _ in range(-(-runs // block)):
         for path, t in pairs:
-            start, start_cpu = time.perf_counter(), time.process_time()
             path.run(mel, t)
-            times[(path.name, t)].append(1000 * (time.perf_counter() - start))
-            cpu[(path.name, t)].append(1000 * (time.process_time() - start_cpu))
+            for _ in range(block):
+                start, start_cpu = time.perf_counter(), time.thread_time()
+                path.run(mel, t)
+                times[(path.name, t)].append(1000 * (time.perf_counter() - start))
+                cpu[(path.name, t)].append(1000 * (time.thread_time() - start_cpu))
     return peak, peak_cpu, times, cpu
 
 
-def measure_cold_start(model: Path, files: dict[str, Path], data: str) -> dict:
-    """Cold start of `quads predict` on one clip, per engine and file."""
+def measure_cold_start(model: Path, files: dict[str, Path], data: str, int8: str) -> dict:
+    """Cold start of `quads predict` on one clip, per engine and file (`int8`: the name of
+    the chosen int8 path in `files`)."""
     clip_path = str(read_corpus(data, "fsc", "test").utterances[0].path)
     cold = {
         "torch (.quads)": cold_start(["predict", str(model), clip_path, "--engine", "torch"]),
@@ -250,13 +276,17 @@ def measure_cold_start(model: Path, files: dict[str, Path], data: str) -> dict:
             ["predict", str(model), clip_path, "--engine", "onnxruntime"]
         ),
         "onnxruntime (.onnx fp32)": cold_start(["predict", str(files["ort-fp32"]), clip_path]),
-        "onnxruntime (.onnx int8)": cold_start(["predict", str(files["ort-int8"]), clip_path]),
+        f"onnxruntime (.onnx {int8.removeprefix('ort-')})": cold_start(
+            ["predict", str(files[int8]), clip_path]
+        ),
     }
     print(cold, flush=True)
     return cold
 
 
-def timing_only(args, model: Path, paths: list[Runner], files: dict, settings, gmacs) -> None:
+def timing_only(
+    args, model: Path, paths: list[Runner], files: dict, settings, gmacs, int8: str
+) -> None:
     """--timing-only: latency (wall and CPU) and cold start, no accuracy."""
     clip = fit_to_context(
         load_audio(read_corpus(args.data, "fsc", "test").utterances[0].path), settings.n_samples
@@ -264,7 +294,7 @@ def timing_only(args, model: Path, paths: list[Runner], files: dict, settings, g
     peak, peak_cpu, times, cpu = measure_timing(
         paths, log_mel(clip, settings.n_mels)[None], args.runs
     )
-    cold = measure_cold_start(model, files, args.data)
+    cold = measure_cold_start(model, files, args.data, int8)
     rows = []
     for path in paths:
         row = {"path": path.name}
@@ -277,8 +307,9 @@ def timing_only(args, model: Path, paths: list[Runner], files: dict, settings, g
         row["cpu_floor_pct_1t"] = round(100 * (2 * gmacs / peak_cpu * 1000) / row["cpu_ms_1t"])
         rows.append(row)
     result = {
-        "model": str(model),
+        "model": shown_path(model),
         "gmacs": round(gmacs, 3),
+        "int8_chosen_on_valid": int8,
         "matmul_peak_gflops_wall": {t: round(v, 1) for t, v in peak.items()},
         "matmul_peak_gflops_per_cpu_second": round(peak_cpu, 1),
         "compute_floor_ms_1t": round(2 * gmacs / peak_cpu * 1000, 1),
@@ -314,23 +345,35 @@ def main() -> None:
     p.add_argument("--data", default="data/synth-fsc", help="corpus for accuracy")
     p.add_argument("--runs", type=int, default=60, help="latency rounds")
     p.add_argument("--no-baselines", action="store_true", help="skip teacher and Whisper large")
+    p.add_argument("--note", default="", help="what the model is, for the results' header")
     p.add_argument(
         "--timing-only",
         action="store_true",
         help="latency and cold start only (no accuracy, no trimming): latency_timing.{json,md}",
     )
+    p.add_argument(
+        "--accuracy-only",
+        action="store_true",
+        help="the int8 choice and each path's accuracy only (no timing, trimming, baselines)",
+    )
+    p.add_argument("--out", default="latency", help="results/<OUT>.{json,md}")
     args = p.parse_args()
     model = Path(args.model)
+    torch.set_num_threads(1)
 
     loaded = load_model(model)
     labels, settings = loaded.labels, loaded.settings
     ctx, n_mels = settings.context_seconds, settings.n_mels
     gmacs = whisper_encoder_gmacs(loaded.model.encoder.config, ctx)
+    # The int8 scheme to ship, chosen on valid (1 thread), by the export's own rule.
+    chosen, candidates = choose_int8(model, args.data, "valid", log=print)
     tmp = Path(tempfile.mkdtemp(prefix="quads-latency-"))
-    files = onnx_paths(model, tmp)
+    atexit.register(shutil.rmtree, tmp, True)  # the ONNX files and clips made here
+    files = onnx_paths(model, tmp, chosen)
+    int8 = f"ort-{chosen.name}"
     paths = [Runner("torch", None, loaded.model)] + [Runner(n, f) for n, f in files.items()]
     if args.timing_only:
-        timing_only(args, model, paths, files, settings, gmacs)
+        timing_only(args, model, paths, files, settings, gmacs, int8)
         return
 
     # Accuracy: valid and test, each path as it ships (the torch path with the training
@@ -351,8 +394,11 @@ def main() -> None:
             if split == "valid" and path.name == "torch":
                 continue  # valid chooses among the runtime's variants only
             mels = mel_torch if path.name == "torch" else mel_np
-            preds = all_logits(path, mels).argmax(-1)
+            logits = all_logits(path, mels)
+            preds = logits.argmax(-1)
             acc[path.name][split] = float(np.mean([labels[i] == t for i, t in zip(preds, truth)]))
+            if split == "test":  # against fp32 on the same (numpy) log-mel
+                acc[path.name]["test_logits"] = logits
             print(f"{split} {path.name}: {100 * acc[path.name][split]:.2f} %", flush=True)
             if split == "test":
                 agree[path.name] = {"logits": all_logits(path, mel_torch)}
@@ -362,6 +408,61 @@ def main() -> None:
                 a["max_logit_diff"] = float(np.abs(a["logits"] - ref).max())
                 a["changed"] = int((a["logits"].argmax(-1) != ref.argmax(-1)).sum())
         acc.setdefault("_truth", {})[split] = truth
+    fp32_test = acc["ort-fp32"]["test_logits"].argmax(-1)
+    valid_rows = {f"ort-{c['scheme'].name}": c for c in candidates}
+
+    rows = []
+    for path in paths:
+        cand = valid_rows.get(path.name)
+        row = {
+            "path": path.name,
+            "file_bytes": model.stat().st_size if path.file is None else path.file.stat().st_size,
+            "valid_acc": round(100 * acc[path.name].get("valid", float("nan")), 2),
+            "valid_changed_vs_fp32": "" if cand is None else cand["changed"],
+            "valid_logit_err": "" if cand is None else f"{cand['mean_logit_err']:.4f}",
+            "test_acc": round(100 * acc[path.name]["test"], 2),
+            "test_changed_vs_fp32": int(
+                (acc[path.name]["test_logits"].argmax(-1) != fp32_test).sum()
+            ),
+            "max_logit_diff_vs_torch": f"{agree[path.name]['max_logit_diff']:.1e}",
+        }
+        rows.append(row)
+    result = {
+        "model": shown_path(model),
+        "note": args.note,
+        "data": shown_path(args.data),
+        "context_seconds": ctx,
+        "gmacs": round(gmacs, 3),
+        "int8_chosen_on_valid": {"path": int8, **chosen.to_json()},
+        "int8_candidates_valid": [
+            {
+                "path": f"ort-{c['scheme'].name}",
+                **{k: v for k, v in c.items() if k != "scheme"},
+                "fp32": list(c["scheme"].fp32),
+            }
+            for c in candidates
+        ],
+        "paths": rows,
+        "onnxruntime": ort.__version__,
+    }
+    header = [
+        f"# Every path of the student, batch 1, {ctx:g} s context, {gmacs:.2f} GMACs",
+        "",
+        f"Model `{result['model']}`{f' ({args.note})' if args.note else ''}; accuracy on the "
+        f"valid / test splits of `{result['data']}`. valid_changed_vs_fp32 and valid_logit_err "
+        "(mean |logit - fp32 logit| over the fp32 logits' standard deviation) are what chose "
+        "the int8 scheme; test_changed_vs_fp32 counts test predictions that differ from "
+        "ort-fp32's; max_logit_diff_vs_torch is on the training featurizer's log-mel.",
+        "",
+    ]
+    choice = [
+        f"int8 scheme chosen on valid: `{int8}`"
+        + (f" (fp32 MatMuls: {', '.join(f'`{n}`' for n in chosen.fp32)})" if chosen.fp32 else "")
+        + ".",
+    ]
+    if args.accuracy_only:
+        write(args.out, result, header + table(rows) + [""] + choice)
+        return
 
     # Trimming: the threshold chosen on valid, then test read once.
     fp32 = next(p for p in paths if p.name == "ort-fp32")
@@ -377,18 +478,9 @@ def main() -> None:
     clip = fit_to_context(audios["test"][0], settings.n_samples)
     timing = measure_timing(paths, log_mel(clip, n_mels)[None], args.runs)
     peak, peak_cpu, times, cpu = timing
-    cold = measure_cold_start(model, files, args.data)
+    cold = measure_cold_start(model, files, args.data, int8)
 
-    rows = []
-    for path in paths:
-        row = {
-            "path": path.name,
-            "file_bytes": model.stat().st_size if path.file is None else path.file.stat().st_size,
-            "valid_acc": round(100 * acc[path.name].get("valid", float("nan")), 2),
-            "test_acc": round(100 * acc[path.name]["test"], 2),
-            "max_logit_diff": f"{agree[path.name]['max_logit_diff']:.1e}",
-            "preds_changed": agree[path.name]["changed"],
-        }
+    for path, row in zip(paths, rows):
         for t in (1, 2):
             ms = times[(path.name, t)]
             p50 = statistics.median(ms)
@@ -397,56 +489,45 @@ def main() -> None:
             row[f"floor_pct_{t}t"] = round(100 * (2 * gmacs / peak[t] * 1000) / p50)
         row["cpu_ms_1t"] = round(statistics.median(cpu[(path.name, 1)]), 1)
         row["cpu_floor_pct_1t"] = round(100 * (2 * gmacs / peak_cpu * 1000) / row["cpu_ms_1t"])
-        rows.append(row)
-    int8 = [r for r in rows if r["path"].startswith("ort-int8")]
-    chosen = max(int8, key=lambda r: (r["valid_acc"], -r["p50_ms_1t"]))["path"]
 
-    result = {
-        "model": str(model),
-        "context_seconds": ctx,
-        "gmacs": round(gmacs, 3),
-        "matmul_peak_gflops": {t: round(v, 1) for t, v in peak.items()},
-        "matmul_peak_gflops_per_cpu_second": round(peak_cpu, 1),
-        "compute_floor_ms": {t: round(2 * gmacs / v * 1000, 1) for t, v in peak.items()},
-        "load_average": os.getloadavg(),
-        "paths": rows,
-        "int8_chosen_on_valid": chosen,
-        "trim": {
-            "valid": {str(db): r for db, r in trim_valid.items()},
-            "threshold_db_chosen_on_valid": best_db,
-            "test": trim_test,
-            "fixed_context_test_acc": round(100 * acc["ort-fp32"]["test"], 2),
-            "fixed_context_p50_ms_1t": next(r for r in rows if r["path"] == "ort-fp32")[
-                "p50_ms_1t"
-            ],
-        },
-        "cold_start": cold,
-        "onnxruntime": ort.__version__,
-        "cpu_threads": os.cpu_count(),
-    }
+    fixed = next(r for r in rows if r["path"] == "ort-fp32")
+    result.update(
+        {
+            "matmul_peak_gflops": {t: round(v, 1) for t, v in peak.items()},
+            "matmul_peak_gflops_per_cpu_second": round(peak_cpu, 1),
+            "compute_floor_ms": {t: round(2 * gmacs / v * 1000, 1) for t, v in peak.items()},
+            "load_average": os.getloadavg(),
+            "trim": {
+                "valid": {str(db): r for db, r in trim_valid.items()},
+                "threshold_db_chosen_on_valid": best_db,
+                "test": trim_test,
+                "fixed_context_test_acc": round(100 * acc["ort-fp32"]["test"], 2),
+                "fixed_context_p50_ms_1t": fixed["p50_ms_1t"],
+                "fixed_context_cpu_ms_1t": fixed["cpu_ms_1t"],
+            },
+            "cold_start": cold,
+            "cpu_threads": os.cpu_count(),
+        }
+    )
     if not args.no_baselines:
         result["baselines"] = baselines(ctx, 10)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "latency.json").write_text(json.dumps(result, indent=2))
-    lines = [
-        f"# Every path of the student, batch 1, {ctx:g} s context, {gmacs:.2f} GMACs",
-        "",
-        f"Model `{model}`; accuracy on the valid / test splits of `{args.data}`; fp32 matmul "
-        f"peak {peak[1]:.0f} / {peak[2]:.0f} GFLOP/s at 1 / 2 threads (compute floor "
-        f"{result['compute_floor_ms'][1]} / {result['compute_floor_ms'][2]} ms); load average "
-        f"during the run {', '.join(f'{x:.1f}' for x in result['load_average'])}. "
+    lines = header + [
+        f"fp32 matmul peak {peak[1]:.0f} / {peak[2]:.0f} GFLOP/s at 1 / 2 threads (compute "
+        f"floor {result['compute_floor_ms'][1]} / {result['compute_floor_ms'][2]} ms); load "
+        f"average during the run {', '.join(f'{x:.1f}' for x in result['load_average'])}. "
         f"cpu_ms_1t: CPU time of a 1-thread call; its floor uses the matmul peak per CPU "
         f"second ({peak_cpu:.0f} GFLOP/s).",
         "",
         *table(rows),
         "",
-        f"int8 variant chosen on valid: `{chosen}`.",
+        *choice,
         "",
         f"Trimming silence (threshold chosen on valid: {best_db:g} dB): test accuracy "
         f"{100 * trim_test['accuracy']:.2f} % vs {result['trim']['fixed_context_test_acc']} % "
         f"at the fixed context; mean {trim_test['mean_seconds']:.2f} s of audio per clip, "
-        f"{trim_test['mean_ms_1t']:.1f} ms per clip on 1 thread vs "
-        f"{result['trim']['fixed_context_p50_ms_1t']} ms.",
+        f"{trim_test['mean_ms_1t']:.1f} ms per clip on 1 thread (wall; CPU "
+        f"{trim_test['mean_cpu_ms_1t']:.1f} ms) vs {fixed['p50_ms_1t']} ms p50 (CPU "
+        f"{fixed['cpu_ms_1t']} ms) at the fixed context.",
         "",
         "Cold start of `quads predict MODEL clip.wav` (fresh process, median of 2; CPU seconds "
         "= user + system):",
@@ -456,7 +537,13 @@ def main() -> None:
     if "baselines" in result:
         lines += ["", "Teacher and Whisper large at the same context (PyTorch):", ""]
         lines += table(result["baselines"])
-    (RESULTS / "latency.md").write_text("\n".join(lines) + "\n")
+    write(args.out, result, lines)
+
+
+def write(name: str, result: dict, lines: list[str]) -> None:
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2))
+    (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

@@ -9,7 +9,9 @@ screenshot is written to benchmarks/results/web_page.png (the README shows it).
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
+import shutil
 import sys
 import tempfile
 import threading
@@ -36,6 +38,7 @@ def main() -> None:
     args = p.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="quads-web-"))
+    atexit.register(shutil.rmtree, tmp, True)  # the ONNX files and clips made here
     site = build_site(args.model, tmp / "site")
     server = make_server(site, 0)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -72,8 +75,9 @@ def main() -> None:
         print(rows[-1], flush=True)
     server.shutdown()
     right = sum(r["truth"] == r["page"] for r in rows)
+    parts = Path(args.model).resolve().parts  # shown from its runs/ folder on, as in any clone
     summary = {
-        "model": args.model,
+        "model": "/".join(parts[parts.index("runs") :]) if "runs" in parts else args.model,
         "model_bytes": info["bytes"],
         "clips": rows,
         "page_accuracy": right / len(rows),

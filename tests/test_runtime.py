@@ -4,6 +4,7 @@ onnxruntime alone, checked against the torch model on real (espeak-ng) clips."""
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 import textwrap
@@ -23,7 +24,15 @@ from quads.inference import load_model, predict_files
 from quads.quant.packing import save_quads
 from quads.quant.surgery import quantize_model
 from quads.runtime import audio as np_audio
-from quads.runtime.export import corpus_accuracy, export_onnx
+from quads.runtime.export import (
+    PLAIN_SCHEMES,
+    Int8Scheme,
+    choose_int8,
+    corpus_accuracy,
+    dense_model,
+    export_onnx,
+    weight_matmuls,
+)
 from quads.runtime.session import IntentSession
 
 CONTEXT = 3.0
@@ -108,6 +117,61 @@ def test_int8_export_quantizes_the_matrix_products(packed, clips, fsc_tiny, tmp_
     assert acc["n"] == 31 and 0 <= acc["accuracy"] <= 1
 
 
+def test_mixed_int8_keeps_the_named_matmuls_fp32(packed, clips, tmp_path):
+    nodes = weight_matmuls(dense_model(packed))
+    pooling = 1 if "pool.score.matmul" in nodes else 0
+    assert len(nodes) == 2 * 6 + 1 + pooling  # q, k, v, out, fc1, fc2 per layer; head
+    keep = (nodes[2], "head.matmul")
+    scheme = Int8Scheme(per_channel=True, fp32=keep)
+    export_onnx(packed, tmp_path / "mixed.onnx", scheme)
+    model = onnx.load(str(tmp_path / "mixed.onnx"))
+    fp32 = {n.name for n in model.graph.node if n.op_type == "MatMul"}
+    assert set(keep) <= fp32 and not (set(nodes) - set(keep)) & fp32
+    integer = [n for n in model.graph.node if n.op_type == "MatMulInteger"]
+    assert len(integer) == len(nodes) - len(keep)
+    info = json.loads({p.key: p.value for p in model.metadata_props}["quads"])
+    assert info["int8"] == scheme.to_json() and info["labels"] == label_space("fsc")
+    session = IntentSession(tmp_path / "mixed.onnx")
+    got = session.logits(session.inputs(np.stack([session.load(c) for c in clips])))
+    ref = torch_logits(packed, clips)
+    assert np.abs(got - ref).max() < 0.2 * np.abs(ref).max()
+    with pytest.raises(ValueError, match="no weight MatMul"):
+        export_onnx(packed, tmp_path / "x.onnx", Int8Scheme(fp32=("encoder.nope.matmul",)))
+
+
+def test_int8_choice_on_valid_keeps_fp32_predictions(fsc_tiny, tmp_path):
+    """A head whose rows nearly coincide: int8 weights blur the small differences that
+    decide between intents, so the plain schemes change predictions. The choice then
+    keeps the most sensitive MatMuls fp32, one more at a time, until none changes."""
+    model = tiny_slu_model(label_space("fsc"), d_model=64, layers=2, positions=150)
+    with torch.no_grad():
+        w = model.head.weight
+        noise = torch.randn(w.shape, generator=torch.Generator().manual_seed(1))
+        w.copy_(w[:1] + 0.02 * w.std() * noise)
+        model.head.bias.zero_()
+    quantize_model(model, QuantConfig(bits=4))
+    packed = tmp_path / "fragile.quads"
+    save_quads(packed, model, {"features": {"n_mels": 80, "context_seconds": CONTEXT}})
+
+    lines: list[str] = []
+    chosen, rows = choose_int8(packed, fsc_tiny, "valid", probe_clips=8, log=lines.append)
+    assert [r["scheme"] for r in rows[:3]] == list(PLAIN_SCHEMES)
+    assert min(r["changed"] for r in rows[:3]) > 0
+    mixed = rows[3:]
+    assert mixed and mixed[-1]["changed"] == 0
+    for k, row in enumerate(mixed, 1):  # each adds the next most sensitive MatMul
+        assert row["scheme"].fp32 == mixed[-1]["scheme"].fp32[:k]
+        sens = list(row["sensitivity"].values())
+        assert sens == sorted(sens, reverse=True)
+    assert mixed[0]["scheme"].fp32 == ("head.matmul",)  # where the near-ties are decided
+    assert chosen == mixed[-1]["scheme"] and lines[-1].endswith(chosen.name)
+
+    # The export ships that scheme: its valid predictions are fp32's.
+    export_onnx(packed, tmp_path / "chosen.onnx", chosen)
+    fp32, int8 = (corpus_accuracy(m, fsc_tiny, "valid") for m in (packed, tmp_path / "chosen.onnx"))
+    assert fp32 == int8
+
+
 BLOCK_TORCH = """
 import importlib.abc, sys
 class Block(importlib.abc.MetaPathFinder):
@@ -146,7 +210,8 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-def test_cli_export_and_predict_with_each_engine(packed, clips, fsc_tiny, capsys, tmp_path):
+def test_cli_export_and_predict_with_each_engine(packed, clips, fsc_tiny, capsys, caplog, tmp_path):
+    caplog.set_level(logging.INFO)
     onnx_path = tmp_path / "m.onnx"
     code, out, _ = run(capsys, "export", str(packed), "--onnx", str(onnx_path))
     assert code == 0 and onnx_path.is_file() and "fp32" in out
@@ -171,6 +236,9 @@ def test_cli_export_and_predict_with_each_engine(packed, clips, fsc_tiny, capsys
         str(fsc_tiny),
     )
     assert code == 0 and "fp32: valid accuracy" in out and "int8: valid accuracy" in out
+    assert "int8 scheme chosen on valid" in out
+    quantizer = [r for r in caplog.records if "onnxruntime" in r.pathname]
+    assert not quantizer, quantizer[0].getMessage()  # its INFO lines and advice, dropped
 
     code, _, err = run(capsys, "export", str(packed), "--onnx", str(tmp_path / "x.onnx"), "--int8")
     assert code == 1 and "--data" in err

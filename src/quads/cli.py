@@ -308,15 +308,18 @@ def cmd_export(args: argparse.Namespace) -> None:
 
 
 def _export_onnx(args: argparse.Namespace, model: Path) -> None:
-    from quads.runtime.export import corpus_accuracy, export_onnx
+    from quads.runtime.export import choose_int8, corpus_accuracy, export_onnx
 
     if args.int8 and not args.data:
-        raise ValueError("--int8 needs --data CORPUS: its accuracy is measured against fp32's")
-    size = export_onnx(model, args.onnx, args.int8, args.per_channel, args.frontend)
-    kind = "int8" if args.int8 else "fp32"
+        raise ValueError("--int8 needs --data CORPUS: the int8 scheme is chosen on its valid split")
+    scheme = False
+    if args.int8:  # chosen on valid whatever --split reports
+        scheme, _ = choose_int8(model, args.data, "valid", log=lambda line: print(line, flush=True))
+    size = export_onnx(model, args.onnx, scheme, args.frontend)
+    kind = scheme.name if args.int8 else "fp32"
     print(f"wrote {args.onnx} ({kind}, {size:,} bytes)")
     if args.data:
-        rows = [(kind, args.onnx)]
+        rows = [("int8" if args.int8 else "fp32", args.onnx)]
         if args.int8:
             rows.insert(0, ("fp32", str(model)))
         for name, path in rows:
@@ -525,8 +528,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("run", help="training run folder, or a .quads file (with --onnx)")
     s.add_argument("--onnx", help="also write this ONNX model (fp32 codes + codebooks)")
-    s.add_argument("--int8", action="store_true", help="ONNX with dynamic int8 matrix products")
-    s.add_argument("--per-channel", action="store_true", help="int8 weight scales per channel")
+    s.add_argument(
+        "--int8",
+        action="store_true",
+        help="ONNX with dynamic int8 matrix products, the scheme chosen on --data's valid split",
+    )
     s.add_argument("--frontend", action="store_true", help="log-mel inside the graph (audio in)")
     s.add_argument("--data", help="corpus: measure the ONNX model's accuracy on --split")
     s.add_argument("--split", default="valid", choices=["train", "valid", "devel", "test"])

@@ -29,6 +29,7 @@ LAYER_NORM_EPS = 1e-5  # torch.nn.LayerNorm's default, which HF's WhisperEncoder
 WEIGHTS = ("codes", "dense")
 FRONTEND_MATMULS = ("frontend_dft_re", "frontend_dft_im", "frontend_mel")  # kept fp32 in int8
 OUTSIDE_BYTES = 1 << 16
+MATMUL_SUFFIX = ".matmul"  # a linear layer's MatMul node: f"{layer}{MATMUL_SUFFIX}"
 
 
 def _placeholder(name: str, array: np.ndarray) -> onnx.TensorProto:
@@ -106,7 +107,10 @@ class _Graph:
         return self.op("Gather", book, index, axis=0)
 
     def linear(self, x: str, t: dict, name: str, mode: str) -> str:
-        y = self.op("MatMul", x, self.weight(t[f"{name}.weight"], True, mode, name))
+        """x @ W.T + b; the MatMul node is named after the layer (`{name}.matmul`), which is
+        how the int8 recipe names the layers it keeps fp32."""
+        w = self.weight(t[f"{name}.weight"], True, mode, name)
+        y = self.op("MatMul", x, w, out=f"{name}{MATMUL_SUFFIX}")
         if f"{name}.bias" in t:
             y = self.op("Add", y, self.const(t[f"{name}.bias"], name + "_bias"))
         return y
