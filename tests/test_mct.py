@@ -321,8 +321,8 @@ def test_nan_loss_stops_with_a_clear_error(whispers, fsc_tiny, tmp_path, monkeyp
     cfg = tiny_config(whispers, fsc_tiny, tmp_path / "nan", quant_distill=False)
     real_loss = loop.quads_loss
 
-    def nan_in_epoch_2(logits, labels, align, alpha, gamma):
-        loss = real_loss(logits, labels, align, alpha, gamma)
+    def nan_in_epoch_2(logits, labels, align, alpha, gamma, *rest):
+        loss = real_loss(logits, labels, align, alpha, gamma, *rest)
         return loss * float("nan") if gamma == 0 else loss
 
     monkeypatch.setattr(loop, "quads_loss", nan_in_epoch_2)
