@@ -189,6 +189,28 @@ class RowChecker:
         return Corpus(self.utterances, labels, self.skipped)
 
 
+def select_split(
+    entries: list[tuple[Path, int, Utterance]],
+    split: str,
+    labels: list[str] | None,
+    where: str,
+    parsed: RowChecker,
+    sources: list[Path],
+) -> Corpus:
+    """The utterances of `split` among the parsed `entries` (file, line, utterance), checked
+    against `labels` (None: any, and the split's own labels become its label space);
+    `parsed` carries the parse's skipped rows and the skip_bad_rows setting."""
+    checker = RowChecker(labels, parsed.skip_bad_rows, where)
+    checker.skipped = list(parsed.skipped)
+    for file, line, utt in entries:
+        if utt.split == split:
+            checker.add(file, line, utt)
+    corpus = checker.finish(sources, labels or [])
+    if labels is None:
+        corpus.labels = sorted({u.label for u in corpus.utterances})
+    return corpus
+
+
 def read_corpus(
     root: str | Path,
     layout: str,

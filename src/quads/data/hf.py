@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from quads.data.corpus import Corpus, CorpusError, RowChecker, Utterance
+from quads.data.corpus import Corpus, CorpusError, RowChecker, Utterance, select_split
 from quads.data.splits import SPLIT_NAMES, split_by_speaker
 
 LABEL_COLUMNS = ("label", "intent", "labels", "command")
@@ -132,12 +132,4 @@ def read_hf(
     if labels is None and split != "train":
         labels = sorted({u.label for _, _, u in entries if u.split == "train"})
         where = f" (training never saw it: not one of the {len(labels)} training labels)"
-    checker = RowChecker(labels, skip_bad_rows, where)
-    checker.skipped = rows.skipped
-    for file, n, u in entries:
-        if u.split == split:
-            checker.add(file, n, u)
-    corpus = checker.finish([root], labels or [])
-    if labels is None:
-        corpus.labels = sorted({u.label for u in corpus.utterances})
-    return corpus
+    return select_split(entries, split, labels, where, rows, [root])

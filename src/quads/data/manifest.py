@@ -24,7 +24,7 @@ import csv
 from dataclasses import replace
 from pathlib import Path
 
-from quads.data.corpus import Corpus, CorpusError, RowChecker, Utterance
+from quads.data.corpus import Corpus, CorpusError, RowChecker, Utterance, select_split
 from quads.data.splits import SPLIT_NAMES, speaker_of, split_by_speaker
 
 REQUIRED = ("path", "label")
@@ -117,25 +117,6 @@ def _draw_splits(path: Path, entries: list[tuple[int, Utterance]]) -> list[tuple
     return [(line, u if u.split else replace(u, split=split_of[u.speaker])) for line, u in entries]
 
 
-def _select(
-    file: Path,
-    entries: list[tuple[int, Utterance]],
-    split: str,
-    labels: list[str] | None,
-    where: str,
-    rows: RowChecker,
-) -> Corpus:
-    checker = RowChecker(labels, rows.skip_bad_rows, where)
-    checker.skipped = list(rows.skipped)
-    for line, utt in entries:
-        if utt.split == split:
-            checker.add(file, line, utt)
-    corpus = checker.finish([file], labels or [])
-    if labels is None:
-        corpus.labels = sorted({u.label for u in corpus.utterances})
-    return corpus
-
-
 def read_manifest(
     root: Path, split: str, skip_bad_rows: bool = False, labels: list[str] | None = None
 ) -> Corpus:
@@ -161,4 +142,4 @@ def read_manifest(
             where = f" (training never saw it: not one of the {len(labels)} labels of {train_file})"
     elif labels is not None:
         where = f" (not one of the model's {len(labels)} labels)"
-    return _select(path, entries, split, labels, where, rows)
+    return select_split([(path, n, u) for n, u in entries], split, labels, where, rows, [path])
