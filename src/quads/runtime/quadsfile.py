@@ -196,6 +196,7 @@ LIMITS = {
 MAX_LABELS = 10_000
 MAX_LABEL_CHARS = 200
 
+
 def _int_field(config: dict, key: str, limit: int) -> int:
     value = config.get(key)
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= limit:

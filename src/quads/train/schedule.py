@@ -22,8 +22,6 @@ class PhaseKind(str, Enum):
     QAT = "qat"  # codebook layers whose codes follow straight-through-trained latent weights
 
 
-
-
 @dataclass(frozen=True)
 class Phase:
     kind: PhaseKind
