@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench espeak web clean
+.PHONY: install demo test lint bench voices web clean
 
 # CPU torch 2.13.0 first (from local disk here), so nothing can pull a CUDA build.
 $(STAMP): pyproject.toml
@@ -14,16 +14,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[dev,hf]"
 	touch $(STAMP)
 
-install: $(STAMP) espeak
+install: $(STAMP) voices
 
-# espeak-ng voices the built-in synthetic corpora.
-espeak:
-	@command -v espeak-ng >/dev/null 2>&1 || { \
+# espeak-ng and flite voice the built-in synthetic corpora (with Kokoro, from PyPI).
+voices:
+	@for tool in espeak-ng flite; do command -v $$tool >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng >/dev/null; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$tool >/dev/null; \
 	  else \
-	    echo "espeak-ng is missing: install it (e.g. 'sudo apt-get install espeak-ng') and rerun." >&2; exit 1; \
-	  fi; }
+	    echo "$$tool is missing: install it (e.g. 'sudo apt-get install $$tool') and rerun." >&2; exit 1; \
+	  fi; }; done
 
 demo: install
 	$(BIN)/quads demo

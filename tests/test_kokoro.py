@@ -69,8 +69,8 @@ def test_random_voices_are_convex_mixes_and_deterministic():
 
 
 def test_mixed_plan_shares_engines_and_keeps_speakers_disjoint():
-    plan = plan_corpus("fsc", utterances=1000, kokoro_share=0.4, seed=5)
-    assert plan == plan_corpus("fsc", utterances=1000, kokoro_share=0.4, seed=5)
+    plan = plan_corpus("fsc", utterances=1000, shares={"kokoro": 0.4}, seed=5)
+    assert plan == plan_corpus("fsc", utterances=1000, shares={"kokoro": 0.4}, seed=5)
     speakers = {
         s: {c.speaker.name for c in plan if c.split == s} for s in ("train", "valid", "test")
     }
@@ -85,7 +85,7 @@ def test_mixed_plan_shares_engines_and_keeps_speakers_disjoint():
 
 
 def test_holdout_voice_is_only_in_test():
-    plan = plan_corpus("fsc", utterances=600, kokoro_share=0.5, kokoro_holdout="jm_kumo")
+    plan = plan_corpus("fsc", utterances=600, shares={"kokoro": 0.5}, kokoro_holdout="jm_kumo")
     k = kokoro.BASE_VOICES.index("jm_kumo")
     for c in plan:
         if c.speaker.engine == "kokoro":
@@ -107,7 +107,7 @@ def test_kokoro_clip_is_16k_mono_of_plausible_length():
 
 
 def test_engine_recorded_per_clip(tmp_path):
-    summary = build_corpus(tmp_path / "fsc", "fsc", utterances=93, kokoro_share=0.1,
+    summary = build_corpus(tmp_path / "fsc", "fsc", utterances=93, shares={"kokoro": 0.1},
                            progress=False, seed=2)  # fmt: skip
     assert {s: v["engines"]["kokoro"] for s, v in summary["splits"].items()} == {
         "train": 3, "valid": 3, "test": 3}  # fmt: skip
@@ -118,7 +118,7 @@ def test_engine_recorded_per_clip(tmp_path):
         for u in corpus.utterances:
             info = sf.info(str(u.path))
             assert (info.samplerate, info.channels) == (16000, 1)
-    summary = build_corpus(tmp_path / "slurp", "slurp", utterances=180, kokoro_share=0.02,
+    summary = build_corpus(tmp_path / "slurp", "slurp", utterances=180, shares={"kokoro": 0.02},
                            progress=False)  # fmt: skip
     lines = (tmp_path / "slurp" / "dataset" / "slurp" / "test.jsonl").read_text().splitlines()
     recs = [r for line in lines for r in json.loads(line)["recordings"]]
@@ -138,7 +138,7 @@ def test_espeak_ipa_joins_clauses():
 
 
 def test_engine_of_speaker_ids_and_breakdown():
-    plan = plan_corpus("fsc", utterances=400, kokoro_share=0.5)
+    plan = plan_corpus("fsc", utterances=400, shares={"kokoro": 0.5})
     assert all(engine_of(c.speaker.name) == c.speaker.engine for c in plan)
     assert engine_of("2BqVo8kVB2Skwgyb") == "other"  # a real FSC speaker
 

@@ -57,7 +57,7 @@ def test_sentence_stream_voices_each_sentence_several_times():
 
 @pytest.mark.parametrize("preset", ["tiny", "small"])
 def test_slurp_plan_keeps_labels_and_is_sentence_disjoint(preset):
-    plan = plan_corpus("slurp", preset=preset, kokoro_share=0.0, seed=1)
+    plan = plan_corpus("slurp", preset=preset, shares={"kokoro": 0.0}, seed=1)
     truth = source_labels()
     texts = {s: {c.text for c in plan if c.split == s} for s in ("train", "valid", "test")}
     assert not texts["train"] & texts["valid"] and not texts["train"] & texts["test"]

@@ -64,7 +64,7 @@ def cmd_synth(args: argparse.Namespace) -> None:
             preset=args.preset,
             seed=args.seed,
             workers=args.workers,
-            kokoro_share=args.kokoro_share,
+            shares=_engine_shares(args.engine_share),
             sizes=sizes,
             kokoro_holdout=args.kokoro_holdout,
             text=None if args.text == "templates" else args.text,
@@ -72,6 +72,22 @@ def cmd_synth(args: argparse.Namespace) -> None:
             outliers=args.outliers,
         )
     print(json.dumps(summary, indent=2, default=str))
+
+
+def _engine_shares(pairs: list[str] | None) -> dict[str, float] | None:
+    """`--engine-share kokoro=0.3` arguments as {"kokoro": 0.3} (None: the preset's)."""
+    if not pairs:
+        return None
+    out = {}
+    for pair in pairs:
+        engine, _, share = pair.partition("=")
+        try:
+            out[engine] = float(share)
+        except ValueError:
+            raise ValueError(
+                f"--engine-share {pair!r}: expected ENGINE=SHARE, e.g. kokoro=0.3"
+            ) from None
+    return out
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -429,10 +445,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--workers", type=int, help="parallel TTS jobs (default: 2 per core)")
     s.add_argument(
-        "--kokoro-share",
-        type=float,
-        help="share of clips voiced by the neural Kokoro engine, the rest by espeak-ng "
-        "(default: the preset's: tiny 0, small/medium 0.3, full 0.5)",
+        "--engine-share",
+        action="append",
+        metavar="ENGINE=SHARE",
+        help="share of clips voiced by an engine besides espeak-ng, which voices the rest: "
+        "kokoro (neural) or flite, e.g. --engine-share kokoro=0.3 --engine-share flite=0.2 "
+        "(default: the preset's: tiny none, small/medium kokoro=0.3, full kokoro=0.5)",
     )
     s.add_argument(
         "--split-sizes",

@@ -1,13 +1,16 @@
-"""Synthetic corpora in the FSC and SLURP layouts, voiced by espeak-ng and Kokoro (`quads synth`).
+"""Synthetic corpora in the FSC and SLURP layouts, voiced by three TTS engines (`quads synth`).
 
 A corpus is first a deterministic *plan* drawn from the seed (`plan_corpus`: who says
 what, in which split), then rendered: one TTS call per clip, resampled to 16 kHz
 and written atomically, in parallel. A clip already on disk is not redone, so a build
 that was interrupted resumes; the CSV/jsonl metadata is written last, from the plan.
 
-Two engines voice a corpus, in the share `kokoro_share` (per preset, `KOKORO_SHARE`):
-- espeak-ng: a speaker is one accent + voice variant (never shared between splits) with its
-  own rate, pitch and word gap;
+Three families of voices share a corpus, in the `shares` of each engine besides espeak-ng
+(per preset, `ENGINE_SHARES`); espeak-ng voices the rest:
+- espeak-ng (formant synthesis): a speaker is one accent + voice variant (never shared
+  between splits) with its own rate, pitch and word gap;
+- Flite (`flite.py`, diphone and statistical parametric voices): a speaker is one of its five
+  voices with its own speed and pitch; its name starts with `flite-`;
 - Kokoro-82M (`kokoro.py`, a neural voice): a speaker is a convex mix of its five style
   tables with its own speed and phonemizing accent; its name starts with `kokoro-`.
 A clip's speaker id (FSC `speakerId`, SLURP recording `speaker`) names its engine and voice
@@ -38,8 +41,9 @@ import soundfile as sf
 from tqdm import tqdm
 
 from quads.audio import SAMPLE_RATE, resample
-from quads.data import fsc, kokoro, slurp
+from quads.data import flite, fsc, kokoro, slurp
 from quads.data.corpus import SPLITS, check_layout, label_space
+from quads.data.flite import FliteVoice
 from quads.data.kokoro import KokoroVoice
 from quads.data.phrases import SLOTS, SLURP_TEMPLATES, WRAPPER_WEIGHTS, WRAPPERS, fsc_phrases
 from quads.data.wordings import (
@@ -71,12 +75,19 @@ PRESETS = {
     "fsc": {"tiny": 155, "small": 2000, "medium": 6000, "full": 12000},
     "slurp": {"tiny": 240, "small": 3000, "medium": 7500, "full": 15000},
 }
-# Share of the clips voiced by Kokoro (the rest by espeak-ng); about 1 s of CPU per Kokoro
-# clip vs a few ms per espeak-ng clip, so the tiny preset of the tests stays espeak-only.
-KOKORO_SHARE = {"tiny": 0.0, "small": 0.3, "medium": 0.3, "full": 0.5}
+ENGINES = ("espeak", flite.ENGINE, kokoro.ENGINE)
+# Share of the clips voiced by each engine besides espeak-ng (which voices the rest); about
+# 1 s of CPU per Kokoro clip vs a few ms per espeak-ng or Flite clip, so the tiny preset of
+# the tests stays espeak-only.
+ENGINE_SHARES: dict[str, dict[str, float]] = {
+    "tiny": {},
+    "small": {kokoro.ENGINE: 0.3},
+    "medium": {kokoro.ENGINE: 0.3},
+    "full": {kokoro.ENGINE: 0.5},
+}
 EVAL_SHARE = 0.15
 CLIPS_PER_SPEAKER = 30
-CLIPS_PER_KOKORO_VOICE = 20  # mixes cost nothing: more voices than espeak per clip
+CLIPS_PER_VOICE = 20  # Kokoro mixes and Flite variants cost nothing: more voices than espeak
 # Default text of each layout: FSC's phrase tables, SLURP's real devel sentences.
 DEFAULT_TEXT = {"fsc": None, "slurp": SLURP_DEVEL}
 VOICES_PER_SENTENCE = 3  # with a text source, each sentence is said by this many voices
@@ -117,7 +128,7 @@ class Speaker:
 class Clip:
     id: str
     split: str
-    speaker: Speaker | KokoroVoice
+    speaker: Speaker | FliteVoice | KokoroVoice
     text: str
     label: str
     path: str  # relative to the corpus root
@@ -136,8 +147,9 @@ ESPEAK_ID = re.compile(r"^[a-z]{2}[\w-]*\+[\w]+-s\d+-p\d+-g\d+$")  # `Speaker.na
 
 def engine_of(speaker_id: str) -> str:
     """The engine that voiced a synthetic clip, from its speaker id ("other": not ours)."""
-    if speaker_id.startswith(f"{kokoro.ENGINE}-"):
-        return kokoro.ENGINE
+    for engine in ENGINES[1:]:
+        if speaker_id.startswith(f"{engine}-"):
+            return engine
     return "espeak" if ESPEAK_ID.match(speaker_id) else "other"
 
 
@@ -195,6 +207,43 @@ def _kokoro_voices(
     return out
 
 
+def _flite_voices(seed: int, counts: dict[str, int]) -> dict[str, list[FliteVoice]]:
+    """`counts[split]` distinct Flite voices per split, none in two splits (their own random
+    stream, so plans without Flite are unchanged)."""
+    rng = random.Random(f"flite-{seed}")
+    out: dict[str, list[FliteVoice]] = {split: [] for split in SPLITS}
+    seen: set[str] = set()
+    for split in SPLITS:
+        while len(out[split]) < counts[split]:
+            voice = flite.random_voice(rng)
+            if voice.name not in seen:
+                seen.add(voice.name)
+                out[split].append(voice)
+    return out
+
+
+def engine_shares(
+    shares: dict[str, float | dict[str, float]] | None, preset: str
+) -> dict[str, dict[str, float]]:
+    """Each split's share of clips per engine (espeak-ng: what the others leave), from
+    `shares` (engine -> a share, or one per split) or the preset's."""
+    given = ENGINE_SHARES[preset] if shares is None else shares
+    out: dict[str, dict[str, float]] = {split: {} for split in SPLITS}
+    for engine, share in given.items():
+        if engine not in ENGINES[1:]:
+            raise ValueError(f"unknown engine {engine!r} in shares; expected {ENGINES[1:]}")
+        per_split = share if isinstance(share, dict) else {split: share for split in SPLITS}
+        if set(per_split) != set(SPLITS) or not all(0 <= x <= 1 for x in per_split.values()):
+            raise ValueError(f"{engine} share {share}: between 0 and 1 (or one per split)")
+        for split in SPLITS:
+            out[split][engine] = float(per_split[split])
+    for split, by_engine in out.items():
+        if sum(by_engine.values()) > 1 + 1e-9:
+            raise ValueError(f"engine shares {shares} add up to more than 1 in {split}")
+        by_engine["espeak"] = max(0.0, 1 - sum(by_engine.values()))
+    return out
+
+
 def _fsc_text(rng: random.Random, label: str) -> tuple[str, str]:
     cmds, plain = fsc_phrases(*label.split("|"))
     core = rng.choice(cmds + plain)
@@ -246,7 +295,7 @@ def plan_corpus(
     utterances: int | None = None,
     preset: str = "small",
     seed: int = 0,
-    kokoro_share: float | dict[str, float] | None = None,
+    shares: dict[str, float | dict[str, float]] | None = None,
     sizes: dict[str, int] | None = None,
     kokoro_holdout: str | None = None,
     text: str | Path | None = "default",
@@ -254,21 +303,19 @@ def plan_corpus(
 ) -> list[Clip]:
     """The deterministic list of clips of a synthetic corpus (same arguments, same plan).
 
-    `kokoro_share` (default: the preset's; a number, or one per split, e.g. an engine left
-    out of training: {"train": 0, "valid": 0, "test": 0.5}) of each split is voiced by
-    Kokoro; `sizes` sets the clips per split instead of `utterances`; `kokoro_holdout`
-    keeps one Kokoro base voice for the test split only (see `_kokoro_voices`). `text`: a
-    JSONL text source (`wordings.py`) whose sentences are split sentence-disjointly and each said by
+    `shares` (default: the preset's) maps an engine besides espeak-ng to the share of each
+    split it voices: a number, or one per split, e.g. an engine left out of training:
+    {"kokoro": {"train": 0, "valid": 0, "test": 0.5}}; espeak-ng voices the rest. `sizes`
+    sets the clips per split instead of `utterances`; `kokoro_holdout` keeps one Kokoro base
+    voice for the test split only (see `_kokoro_voices`). `text`: a JSONL text source
+    (`wordings.py`) whose sentences are split sentence-disjointly and each said by
     `voices_per_sentence` voices; "default" is the layout's (`DEFAULT_TEXT`), None the
     built-in phrase tables and templates.
     """
     check_layout(layout)
     if preset not in PRESETS[layout]:
         raise ValueError(f"unknown preset {preset!r}; expected one of {list(PRESETS[layout])}")
-    share = KOKORO_SHARE[preset] if kokoro_share is None else kokoro_share
-    shares = share if isinstance(share, dict) else {split: share for split in SPLITS}
-    if set(shares) != set(SPLITS) or not all(0.0 <= x <= 1.0 for x in shares.values()):
-        raise ValueError(f"kokoro_share={share}: a share between 0 and 1 (or one per split)")
+    by_split = engine_shares(shares, preset)
     if kokoro_holdout is not None and kokoro_holdout not in kokoro.BASE_VOICES:
         raise ValueError(f"unknown Kokoro voice {kokoro_holdout!r}: {kokoro.BASE_VOICES}")
     intents = label_space(layout)
@@ -289,19 +336,29 @@ def plan_corpus(
         total = sum(sizes.values())
     rng = random.Random(seed)
     speakers = _speakers(rng, total)
-    n_kokoro = {s: round(shares[s] * sizes[s]) for s in SPLITS}
-    voices = _kokoro_voices(
-        seed,
-        {s: -(-n // CLIPS_PER_KOKORO_VOICE) + (n > 0) for s, n in n_kokoro.items()},
-        kokoro_holdout,
-    )
+    # clips per engine and split: cumulative rounding, so they add up to the split's size
+    n_clips: dict[str, dict[str, int]] = {e: {} for e in ENGINES}
+    for split in SPLITS:
+        done = 0.0
+        for engine in ENGINES[1:]:
+            start, done = done, done + by_split[split].get(engine, 0.0)
+            n_clips[engine][split] = round(done * sizes[split]) - round(start * sizes[split])
+        n_clips["espeak"][split] = sizes[split] - round(done * sizes[split])
+    n_voices = {e: {s: -(-n // CLIPS_PER_VOICE) + (n > 0) for s, n in n_clips[e].items()}
+                for e in ENGINES}  # fmt: skip
+    voices = {
+        "espeak": speakers,
+        flite.ENGINE: _flite_voices(seed, n_voices[flite.ENGINE]),
+        kokoro.ENGINE: _kokoro_voices(seed, n_voices[kokoro.ENGINE], kokoro_holdout),
+    }
     text_for = _fsc_text if layout == "fsc" else _slurp_text
     clips: list[Clip] = []
     ids: set[str] = set()
     for split in SPLITS:
-        n, n_k = sizes[split], n_kokoro[split]
-        who: list[Speaker | KokoroVoice] = []
-        for pool, m in ((speakers[split], n - n_k), (voices[split], n_k)):
+        n = sizes[split]
+        who: list[Speaker | FliteVoice | KokoroVoice] = []
+        for engine in ENGINES:
+            pool, m = voices[engine][split], n_clips[engine][split]
             if m:
                 who += (pool * (m // len(pool) + 1))[:m]
         rng.shuffle(who)
@@ -384,19 +441,24 @@ def plan_outliers(clips: list[Clip], n: int, seed: int) -> list[Clip]:
 # --- rendering ------------------------------------------------------------------------
 
 
-def espeak_path() -> str:
-    """The espeak-ng executable, or a SynthError that says how to install it."""
-    found = shutil.which(ESPEAK)
+def _executable(name: str) -> str:
+    """A TTS engine's executable, or a SynthError that says how to install it."""
+    found = shutil.which(name)
     if not found:
         raise SynthError(
-            f"{ESPEAK} not found on PATH: the synthetic corpora are voiced by it. Install it "
-            "(Debian/Ubuntu: sudo apt-get install espeak-ng; or `make espeak`) and rerun."
+            f"{name} not found on PATH: the synthetic corpora are voiced by it. Install it "
+            f"(Debian/Ubuntu: sudo apt-get install {name}; or `make voices`) and rerun."
         )
     return found
 
 
-def _espeak_speech(clip: Clip, espeak: str) -> tuple[np.ndarray, int]:
-    cmd = [espeak, *clip.speaker.espeak_args(), "--stdout", clip.text]
+def espeak_path() -> str:
+    """The espeak-ng executable, or a SynthError that says how to install it."""
+    return _executable(ESPEAK)
+
+
+def _tts_speech(cmd: list[str]) -> tuple[np.ndarray, int]:
+    """The speech a TTS command writes to stdout as a WAV file, and its sample rate."""
     proc = subprocess.run(cmd, capture_output=True, timeout=120)
     if proc.returncode != 0 or not proc.stdout:
         err = proc.stderr.decode(errors="replace").strip()
@@ -409,8 +471,10 @@ def synthesize(clip: Clip, espeak: str = ESPEAK) -> np.ndarray:
     """The clip's audio: 16 kHz mono float32, with its silences, level and noise floor."""
     if clip.speaker.engine == kokoro.ENGINE:
         speech, rate = kokoro.engine(espeak).speak(clip.text, clip.speaker), kokoro.SAMPLE_RATE
+    elif clip.speaker.engine == flite.ENGINE:
+        speech, rate = _tts_speech(flite.command(clip.text, clip.speaker))
     else:
-        speech, rate = _espeak_speech(clip, espeak)
+        speech, rate = _tts_speech([espeak, *clip.speaker.espeak_args(), "--stdout", clip.text])
     voiced = np.flatnonzero(np.abs(speech) > 0.01 * np.abs(speech).max(initial=0.0))
     if voiced.size == 0:
         raise SynthError(f"{clip.speaker.engine} produced silence for {clip.text!r}")
@@ -538,7 +602,7 @@ def build_corpus(
     seed: int = 0,
     workers: int | None = None,
     progress: bool = True,
-    kokoro_share: float | dict[str, float] | None = None,
+    shares: dict[str, float | dict[str, float]] | None = None,
     sizes: dict[str, int] | None = None,
     kokoro_holdout: str | None = None,
     text: str | Path | None = "default",
@@ -558,7 +622,7 @@ def build_corpus(
         utterances,
         preset,
         seed,
-        kokoro_share,
+        shares,
         sizes,
         kokoro_holdout,
         text,
@@ -567,8 +631,11 @@ def build_corpus(
     extra = plan_outliers(clips, outliers, seed)
     _check_target(root, layout)
     root.mkdir(parents=True, exist_ok=True)
-    if any(c.speaker.engine == kokoro.ENGINE for c in clips + extra):
-        kokoro.engine(espeak)  # fail early (and once) if the engine is not installed
+    used = {c.speaker.engine for c in clips + extra}
+    if flite.ENGINE in used:
+        _executable(flite.EXECUTABLE)  # fail early (and once) if an engine is not installed
+    if kokoro.ENGINE in used:
+        kokoro.engine(espeak)
     # Threads suffice: the work is in espeak-ng subprocesses, GIL-free numpy/libsndfile and
     # onnxruntime; two per core hide the subprocess start-up (measured: 1.5x faster than one
     # per core). Kokoro runs (one ONNX thread each) are limited to one per core.
@@ -608,7 +675,7 @@ def build_corpus(
         "root": str(root),
         "preset": preset if utterances is None else None,
         "seed": seed,
-        "kokoro_share": KOKORO_SHARE[preset] if kokoro_share is None else kokoro_share,
+        "shares": engine_shares(shares, preset),
         "kokoro_holdout": kokoro_holdout,
         "text": str(DEFAULT_TEXT[layout] if text == "default" else text),
         "utterances": len(clips),
@@ -617,8 +684,7 @@ def build_corpus(
                 "utterances": sum(c.split == s for c in clips),
                 "speakers": len({c.speaker.name for c in clips if c.split == s}),
                 "engines": {
-                    e: sum(c.split == s and c.speaker.engine == e for c in clips)
-                    for e in ("espeak", kokoro.ENGINE)
+                    e: sum(c.split == s and c.speaker.engine == e for c in clips) for e in ENGINES
                 },
             }
             for s in SPLITS
@@ -627,9 +693,7 @@ def build_corpus(
         "outliers": {
             "utterances": len(extra),
             "folder": OUTLIER_DIR if extra else None,
-            "engines": {
-                e: sum(c.speaker.engine == e for c in extra) for e in ("espeak", kokoro.ENGINE)
-            },
+            "engines": {e: sum(c.speaker.engine == e for c in extra) for e in ENGINES},
         },
         "made": made,
         "reused": len(clips) + len(extra) - made,

@@ -1,0 +1,54 @@
+"""Flite, a third family of voices for the synthetic corpora (beside espeak-ng and Kokoro).
+
+Flite (CMU, Debian package `flite`) speaks with its own front end and two kinds of
+waveform generation unlike espeak-ng's formants or Kokoro's neural vocoder: diphone
+concatenation (`kal`, `kal16`) and statistical parametric voices (`awb`, `rms`, `slt`).
+A voice (`FliteVoice`) is one of these with its own speed (`duration_stretch`) and pitch
+(`f0_shift`), so five built-in voices give as many distinct speakers as a corpus needs.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+ENGINE = "flite"
+EXECUTABLE = "flite"
+BASE_VOICES = ("kal", "kal16", "awb", "rms", "slt")  # built into Debian's flite 2.2
+SPEEDS = (0.8, 1.25)  # speaking rate: 1 / duration_stretch
+PITCHES = (0.8, 1.25)  # f0_shift: the voice's pitch contour times this
+
+
+@dataclass(frozen=True)
+class FliteVoice:
+    """A Flite speaker: a built-in voice, a speed and a pitch factor."""
+
+    voice: str
+    speed: float
+    pitch: float
+
+    engine = ENGINE
+
+    def __post_init__(self) -> None:
+        if self.voice not in BASE_VOICES:
+            raise ValueError(f"unknown Flite voice {self.voice!r}; expected one of {BASE_VOICES}")
+
+    @property
+    def name(self) -> str:
+        """E.g. `flite-slt-x105-p90`: speed and pitch x 100."""
+        return f"{ENGINE}-{self.voice}-x{round(self.speed * 100)}-p{round(self.pitch * 100)}"
+
+    def args(self) -> list[str]:
+        stretch = f"duration_stretch={1 / self.speed:.4f}"
+        return ["-voice", self.voice, "--setf", stretch, "--setf", f"f0_shift={self.pitch}"]
+
+
+def random_voice(rng: random.Random) -> FliteVoice:
+    """A new speaker: a base voice, a speed and a pitch in steps of 0.05."""
+    (s0, s1), (p0, p1) = ((round(x * 20) for x in r) for r in (SPEEDS, PITCHES))
+    return FliteVoice(rng.choice(BASE_VOICES), rng.randint(s0, s1) / 20, rng.randint(p0, p1) / 20)
+
+
+def command(text: str, voice: FliteVoice, exe: str = EXECUTABLE) -> list[str]:
+    """The flite command that writes `text` in `voice` to stdout as a WAV file (8 or 16 kHz)."""
+    return [exe, *voice.args(), "-t", text, "-o", "/dev/stdout"]
