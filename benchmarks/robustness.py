@@ -1,24 +1,29 @@
-"""Robustness: accuracy on a TTS engine (or voice) the student never trained on, and in noise.
+"""Robustness: accuracy on a family of TTS voices (or a voice) the student never trained on.
 
-    python benchmarks/robustness.py                     # both students, preset fsc-demo
+    python benchmarks/robustness.py                     # all students, preset fsc-demo
     python benchmarks/robustness.py --only espeak       # one student
-    python benchmarks/robustness.py --extra data/kokoro-fsc-eval --set data.augment.enabled=true
     python benchmarks/robustness.py --model runs/demo/quads-4bit/model.quads \
-        --extra data/synth-fsc data/kokoro-fsc-eval         # score a trained model only
+        --extra data/robust-espeak+flite:valid          # score a trained model only
 
-Two 4-bit QUADS students (preset fsc-demo: base -> tiny.en, 840 training clips and the
-demo's 300 outlier clips, voiced like the training split), leave one engine out:
+Three families of voices (engines): espeak-ng (formant), Flite (diphone and statistical
+parametric) and Kokoro (neural). 4-bit QUADS students (preset fsc-demo: base -> tiny.en,
+840 training clips and 300 outlier clips voiced like the training split), leave engines out:
 - `espeak`: trained (and validated) on espeak-ng voices only;
-- `mixed`:  trained on espeak-ng + Kokoro voices whose mixes never contain the Kokoro base
-  voice `jm_kumo` (`quads synth --kokoro-holdout jm_kumo`).
-Both are tested on the same clips: the test split of the mixed corpus, half unseen
-espeak-ng voices, half `jm_kumo` alone (at speeds 0.8-1.25), so for `espeak` the Kokoro
-half is an engine family it never heard and for `mixed` a base voice no training mix holds.
-Each test clip is also scored with pink noise added at 20, 10 and 5 dB SNR. `--extra`
-scores further corpora in FSC layout (their test split), e.g. Kokoro mixes of all voices.
+- `espeak+flite`: espeak-ng + Flite, never Kokoro;
+- `mixed`: espeak-ng + Kokoro voices whose mixes never contain the Kokoro base voice
+  `jm_kumo` (`quads synth --kokoro-holdout jm_kumo`), never Flite.
+Every student is scored on the same clips:
+- the mixed corpus: valid split (Kokoro mixes without `jm_kumo`), test split (half unseen
+  espeak-ng voices, half `jm_kumo` alone at speeds 0.8-1.25);
+- the Flite corpus (the `espeak+flite` student's): valid and test splits, 40 % Flite voices
+  none of which another split holds;
+- Kokoro validation voices: 300 clips of 16 Kokoro mixes without `jm_kumo`.
+Valid splits choose settings, test splits report. Each clip is also scored with pink noise
+at 20, 10 and 5 dB SNR. `--extra PATH[:SPLIT]` scores further FSC-layout corpora.
 
-Rerunning reuses the corpora and finished students. Results: benchmarks/results/robustness.json
-and robustness.md.
+Rerunning reuses the corpora and finished students. Results: benchmarks/results/NAME.json
+and NAME.md (NAME: --name, default robustness), with a summary of each student's accuracy on
+the families it trained on against those it never heard.
 """
 
 from __future__ import annotations
@@ -45,11 +50,18 @@ from quads.train.baselines import compare, row_name
 
 HOLDOUT = "jm_kumo"
 SNRS = (None, 20.0, 10.0, 5.0)  # None: the clean clip
-# Kokoro's share per split of each student's corpus; both are tested on the mixed one.
+# The engine shares of each student's corpus (espeak-ng voices the rest).
 SHARES = {
-    "espeak": {"train": 0.0, "valid": 0.0, "test": 0.0},
-    "mixed": {"train": 0.3, "valid": 0.3, "test": 0.5},
+    "espeak": {},
+    "espeak+flite": {"flite": 0.4},
+    "mixed": {"kokoro": {"train": 0.3, "valid": 0.3, "test": 0.5}},
 }
+TRAINED_ON = {
+    "espeak": "espeak-ng",
+    "espeak+flite": "espeak-ng + Flite",
+    "mixed": f"espeak-ng + Kokoro (no {HOLDOUT})",
+}
+ENGINES = ("espeak", "flite", "kokoro")
 RESULTS = Path(__file__).parent / "results"
 
 
@@ -83,6 +95,60 @@ def score(model_path: Path, utterances: list[Utterance], labels: list[str]) -> d
     return out
 
 
+def test_sets(data: str) -> dict[str, tuple[Path, str]]:
+    """Build (or check) the corpora every student is scored on: {name: (root, split)}."""
+    mixed, flite = Path(f"{data}-mixed"), Path(f"{data}-espeak+flite")
+    kokoro = Path(f"{data}-kokoro-valid")
+    build_corpus(mixed, **DEMO_CORPUS["fsc"], shares=SHARES["mixed"], kokoro_holdout=HOLDOUT)
+    build_corpus(flite, **DEMO_CORPUS["fsc"], shares=SHARES["espeak+flite"],
+                 kokoro_holdout=HOLDOUT)  # fmt: skip
+    only_valid = {"train": 0.0, "valid": 1.0, "test": 0.0}  # train/test: the minimum, espeak
+    build_corpus(kokoro, "fsc", sizes={"train": 31, "valid": 300, "test": 31}, seed=11,
+                 shares={"kokoro": only_valid}, kokoro_holdout=HOLDOUT)  # fmt: skip
+    return {
+        "mixed valid split": (mixed, "valid"),
+        "mixed test split": (mixed, "test"),
+        "Flite valid split": (flite, "valid"),
+        "Flite test split": (flite, "test"),
+        "Kokoro valid voices": (kokoro, "valid"),
+    }
+
+
+def families(results: dict) -> str:
+    """Each student's clean accuracy on the families it trained on and on each it never
+    heard, pooled over the built-in valid (choose) or test (report) sets."""
+    lines = [
+        "| student | trained on | scored on | split | clips | clean accuracy |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, r in results["students"].items():
+        heard = {e for e, n in r["train_clips"]["train"].items() if n}
+        groups = [("its own families", heard)] + [
+            (f"**{e}: never heard**", {e}) for e in ENGINES if e not in heard
+        ]
+        for label, engines in groups:
+            for split in ("valid", "test"):
+                n = correct = 0
+                for test, by_snr in r["tests"].items():
+                    if test not in results["pooled"] or split not in test:
+                        continue
+                    for e in engines & set(by_snr["clean"]):
+                        m = by_snr["clean"][e]
+                        n, correct = n + m["n"], correct + m["accuracy"] * m["n"]
+                if n:
+                    acc = f"{100 * correct / n:.1f} %"
+                    row = f"| {name} | {r['trained_on']} | {label} | {split} | {n} | {acc} |"
+                    lines.append(row)
+    return "\n".join(lines) + "\n"
+
+
+def where(extra: str) -> tuple[Path, str, str]:
+    """`PATH[:SPLIT]` of --extra as read_corpus's (root, layout, split); the test split by
+    default."""
+    path, _, split = extra.partition(":")
+    return Path(path), "fsc", split or "test"
+
+
 def markdown(results: dict) -> str:
     lines = [
         "| student | trained on | test set | engine | clips | clean | 20 dB | 10 dB | 5 dB |",
@@ -107,52 +173,48 @@ def main() -> None:
     p.add_argument("--preset", default="fsc-demo")
     p.add_argument("--data", default="data/robust", help="corpora go to DATA-<student>")
     p.add_argument("--out", default="runs/robust")
-    p.add_argument("--extra", nargs="*", default=[], help="more FSC-layout corpora to test on")
+    p.add_argument(
+        "--extra", nargs="*", default=[], help="more FSC-layout corpora to score: PATH[:SPLIT]"
+    )
     p.add_argument("--set", action="append", default=[], help="config override, as quads train")
     p.add_argument("--model", type=Path, help="only score this .quads file on the --extra sets")
-    p.add_argument("--name", default="robustness", help="results file name (without suffix)")
+    p.add_argument(
+        "--name", help="results file name, without suffix (robustness, or robustness-model)"
+    )
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     RESULTS.mkdir(parents=True, exist_ok=True)
     if args.model:
         labels = load_model(args.model).labels
-        tests = {str(x): read_corpus(x, "fsc", "test").utterances for x in args.extra}
+        tests = {x: read_corpus(*where(x)).utterances for x in args.extra}
         trained = json.loads((args.model.parent / "config.json").read_text())["data"]["root"]
         student = {"trained_on": trained, "tests": {}}
         for name, utts in tests.items():
             student["tests"][name] = score(args.model, utts, labels)
         results = {"model": str(args.model), "students": {args.model.parent.name: student}}
-        (RESULTS / "robustness-model.json").write_text(json.dumps(results, indent=2) + "\n")
+        stem = args.name or "robustness-model"
+        (RESULTS / f"{stem}.json").write_text(json.dumps(results, indent=2) + "\n")
         table = markdown(results)
-        (RESULTS / "robustness-model.md").write_text(table)
+        (RESULTS / f"{stem}.md").write_text(table)
         print(table)
         return
 
-    test_root = Path(f"{args.data}-mixed")
-    # The valid split chooses (e.g. augmentation: --set data.augment.enabled=true), the test
-    # split reports; the espeak student never trained on either's Kokoro voices.
-    tests = {
-        "mixed valid split": (test_root, "valid"),
-        "mixed test split": (test_root, "test"),
-        **{str(x): (Path(x), "test") for x in args.extra},
-    }
+    builtin = test_sets(args.data)
+    tests = {**builtin, **{x: where(x)[::2] for x in args.extra}}
     results: dict = {"preset": args.preset, "overrides": args.set, "holdout": HOLDOUT}
+    results["pooled"] = list(builtin)
     results["students"] = {}
     for name in [args.only] if args.only else list(SHARES):
         root, out = Path(f"{args.data}-{name}"), Path(f"{args.out}/{name}")
         t0 = time.time()
-        summary = build_corpus(
-            root, **DEMO_CORPUS["fsc"], kokoro_share=SHARES[name], kokoro_holdout=HOLDOUT
-        )
+        summary = build_corpus(root, **DEMO_CORPUS["fsc"], shares=SHARES[name],
+                               kokoro_holdout=HOLDOUT)  # fmt: skip
         cfg = load_config(args.preset, [f"data.root={root}", f"out_dir={out}", *args.set])
         compare(cfg, out, [("quads", True, 4)])
         model_path = out / row_name("quads", True, 4) / "model.quads"
-        if name != "mixed":
-            build_corpus(test_root, "fsc", preset="small", kokoro_share=SHARES["mixed"],
-                         kokoro_holdout=HOLDOUT)  # fmt: skip
         labels = load_model(model_path).labels
         results["students"][name] = {
-            "trained_on": "espeak-ng" if name == "espeak" else f"espeak-ng + Kokoro (no {HOLDOUT})",
+            "trained_on": TRAINED_ON[name],
             "train_clips": {s: v["engines"] for s, v in summary["splits"].items()},
             "minutes": round((time.time() - t0) / 60, 1),
             "tests": {
@@ -160,9 +222,9 @@ def main() -> None:
                 for test, (path, split) in tests.items()
             },
         }
-    stem = args.name + (f"-{args.only}" if args.only else "")
+    stem = (args.name or "robustness") + (f"-{args.only}" if args.only else "")
     (RESULTS / f"{stem}.json").write_text(json.dumps(results, indent=2) + "\n")
-    table = markdown(results)
+    table = families(results) + "\n" + markdown(results)
     (RESULTS / f"{stem}.md").write_text(table)
     print(table)
 
