@@ -345,7 +345,7 @@ def plan_corpus(
             n_clips[engine][split] = round(done * sizes[split]) - round(start * sizes[split])
         n_clips["espeak"][split] = sizes[split] - round(done * sizes[split])
     n_voices = {e: {s: -(-n // CLIPS_PER_VOICE) + (n > 0) for s, n in n_clips[e].items()}
-                for e in ENGINES}  # fmt: skip
+                for e in ENGINES[1:]}  # fmt: skip
     voices = {
         "espeak": speakers,
         flite.ENGINE: _flite_voices(seed, n_voices[flite.ENGINE]),
