@@ -142,11 +142,10 @@ def families(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def where(extra: str) -> tuple[Path, str, str]:
-    """`PATH[:SPLIT]` of --extra as read_corpus's (root, layout, split); the test split by
-    default."""
+def where(extra: str) -> tuple[Path, str]:
+    """`PATH[:SPLIT]` of --extra as (root, split); the test split by default."""
     path, _, split = extra.partition(":")
-    return Path(path), "fsc", split or "test"
+    return Path(path), split or "test"
 
 
 def markdown(results: dict) -> str:
@@ -186,7 +185,8 @@ def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     if args.model:
         labels = load_model(args.model).labels
-        tests = {x: read_corpus(*where(x)).utterances for x in args.extra}
+        sets = {x: where(x) for x in args.extra}
+        tests = {x: read_corpus(root, "fsc", split).utterances for x, (root, split) in sets.items()}
         trained = json.loads((args.model.parent / "config.json").read_text())["data"]["root"]
         student = {"trained_on": trained, "tests": {}}
         for name, utts in tests.items():
@@ -200,7 +200,7 @@ def main() -> None:
         return
 
     builtin = test_sets(args.data)
-    tests = {**builtin, **{x: where(x)[::2] for x in args.extra}}
+    tests = {**builtin, **{x: where(x) for x in args.extra}}
     results: dict = {"preset": args.preset, "overrides": args.set, "holdout": HOLDOUT}
     results["pooled"] = list(builtin)
     results["students"] = {}

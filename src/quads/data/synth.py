@@ -42,7 +42,7 @@ from tqdm import tqdm
 
 from quads.audio import SAMPLE_RATE, resample
 from quads.data import flite, fsc, kokoro, slurp
-from quads.data.corpus import SPLITS, check_layout, label_space
+from quads.data.corpus import AUDIO_SUFFIXES, SPLITS, check_layout, label_space
 from quads.data.flite import FliteVoice
 from quads.data.kokoro import KokoroVoice
 from quads.data.phrases import SLOTS, SLURP_TEMPLATES, WRAPPER_WEIGHTS, WRAPPERS, fsc_phrases
@@ -582,7 +582,7 @@ def _note_stale(root: Path, layout: str, clips: list[Clip]) -> None:
     """Warn about clips on disk that this plan does not use (an earlier, other build)."""
     audio = root / ("wavs" if layout == "fsc" else "audio")
     planned = {root / c.path for c in clips}
-    stale = [p for p in audio.rglob("*") if p.suffix in (".wav", ".flac") and p not in planned]
+    stale = [p for p in audio.rglob("*") if p.suffix in AUDIO_SUFFIXES and p not in planned]
     if stale:
         mb = sum(p.stat().st_size for p in stale) / 1e6
         logger.warning(

@@ -18,6 +18,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import onnx
@@ -25,6 +26,9 @@ import onnx
 from quads.runtime.audio import SAMPLE_RATE, fit_to_context, load_audio, log_mel
 from quads.runtime.graph import FRONTEND_MATMULS, MATMUL_SUFFIX, build_model
 from quads.runtime.quadsfile import Codebook, read_quads
+
+if TYPE_CHECKING:
+    from quads.runtime.session import IntentSession
 
 
 @dataclass(frozen=True)
@@ -178,7 +182,12 @@ def split_mels(
     return log_mel(audio, n_mels), [u.label for u in corpus.utterances]
 
 
-def onnx_logits(model, mels: np.ndarray, threads: int = 1, batch_size: int = 16) -> np.ndarray:
+def onnx_logits(
+    model: str | os.PathLike | IntentSession,
+    mels: np.ndarray,
+    threads: int = 1,
+    batch_size: int = 16,
+) -> np.ndarray:
     """Logits of a .onnx or .quads model (a path, or an `IntentSession`; mel input) for a
     batch of log-mels."""
     from quads.runtime.session import IntentSession
