@@ -310,6 +310,27 @@ def test_every_phase_after_the_first_warms_up(whispers, fsc_tiny, tmp_path):
     assert lrs == [1.0, 0.25, 0.75, 0.25, 0.75]
 
 
+def test_layer_lr_decay_gives_lower_layers_smaller_steps():
+    model = tiny_slu_model(layers=2)
+    named = loop.trained_parameters(model, None)
+    lr_of = {}
+    for decay in (1.0, 0.5):
+        t = Config().train
+        t = dataclasses.replace(t, lr=1e-4, head_lr=1e-3, layer_lr_decay=decay)
+        opt = loop.make_optimizer(named, t)
+        lr_of[decay] = {id(p): g["lr"] for g in opt.param_groups for p in g["params"]}
+    by_name = {n: {d: lr_of[d][id(p)] for d in lr_of} for n, p in named}
+    assert {v[1.0] for n, v in by_name.items() if not n.startswith("head")} == {1e-4}
+    # two layers: conv and positions at lr * 0.5^2, layer 0 at lr * 0.5, layer 1 at lr
+    assert by_name["encoder.conv1.weight"][0.5] == pytest.approx(2.5e-5)
+    assert by_name["encoder.layers.0.fc1.weight"][0.5] == pytest.approx(5e-5)
+    assert by_name["encoder.layers.1.fc1.weight"][0.5] == pytest.approx(1e-4)
+    assert by_name["encoder.layer_norm.weight"][0.5] == pytest.approx(1e-4)
+    assert by_name["head.weight"][0.5] == by_name["head.weight"][1.0] == pytest.approx(1e-3)
+    with pytest.raises(ValueError, match="layer_lr_decay"):
+        load_config(None, ["train.layer_lr_decay=0"])
+
+
 def test_precision_choice():
     cpu = torch.device("cpu")
     assert mct.use_bf16("fp32", cpu) is False and mct.use_bf16("bf16", cpu) is True

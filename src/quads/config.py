@@ -232,6 +232,9 @@ class TrainConfig:
     lr: float = 1e-4
     centroid_lr: float = 1e-4  # Adam step on centroids (see README: chosen on validation)
     head_lr: float = 1e-3
+    # Layer-wise decay (ULMFiT's discriminative fine-tuning): encoder layer l of L trains at
+    # lr * decay^(L - l), the convolutions and positions at lr * decay^L; 1 = one lr for all.
+    layer_lr_decay: float = 1.0
     # Linear warm-up over the first N optimizer steps of every phase after the first.
     warmup_steps: int = 0
     weight_decay: float = 0.01
@@ -258,6 +261,7 @@ class TrainConfig:
         _number("outlier_weight", t.outlier_weight, 0, 100)
         for key in ("lr", "centroid_lr", "head_lr"):
             _number(key, getattr(t, key), 0, 10, lo_open=True)
+        _number("layer_lr_decay", t.layer_lr_decay, 0, 1, lo_open=True)
         _number("warmup_steps", t.warmup_steps, 0)
         _number("weight_decay", t.weight_decay, 0)
         _number("batch_size", t.batch_size, 1, 65536)

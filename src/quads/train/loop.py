@@ -2,7 +2,8 @@
 
 Parameters are grouped by what they are: centroids (train.centroid_lr, no decay), the intent
 head, pooling and alignment projections (train.head_lr), other matrices, latent weights
-included (train.lr with weight decay), and vectors: biases, LayerNorms (train.lr, no decay).
+included (train.lr with weight decay), and vectors: biases, LayerNorms (train.lr, no decay);
+with train.layer_lr_decay < 1 the lower encoder layers take smaller steps than the upper.
 A phase transition swaps layers, so each phase builds its optimizer anew, but Adam's moments
 carry over by parameter name (a dense weight and the latent weights it becomes are one
 parameter): only fresh centroids start from zero.
@@ -43,39 +44,47 @@ def trained_parameters(
     return named
 
 
+def layer_depth(name: str, n_layers: int) -> int:
+    """Where a student parameter sits in the encoder: 0 for the convolutions and positions,
+    l for layer l - 1 (`encoder.layers.{l-1}.`), n_layers for the final LayerNorm."""
+    parts = name.split(".")
+    if parts[:2] == ["encoder", "layers"]:
+        return int(parts[2]) + 1
+    return n_layers if parts[:2] == ["encoder", "layer_norm"] else 0
+
+
 def make_optimizer(
     named: list[tuple[str, nn.Parameter]], t: TrainConfig, previous: dict | None = None
 ) -> torch.optim.AdamW:
     """AdamW over `named` parameters in their groups; `previous` (from `named_state`) gives
     the moments of parameters that were trained before under the same name."""
-    groups: dict[str, list] = {"centroids": [], "decay": [], "no_decay": [], "head": []}
+    n_layers = 1 + max(
+        (int(n.split(".")[2]) for n, _ in named if n.startswith("encoder.layers.")), default=-1
+    )
+    groups: dict[tuple[str, int], list] = {}
     for name, p in named:
+        depth = n_layers
         if name.endswith("centroids"):
-            groups["centroids"].append(p)
+            group = "centroids"
         elif name.startswith(("head", "pool", "align")):
-            groups["head"].append(p)
-        elif p.ndim >= 2:
-            groups["decay"].append(p)
+            group = "head"
         else:
-            groups["no_decay"].append(p)
+            group = "decay" if p.ndim >= 2 else "no_decay"
+            depth = layer_depth(name, n_layers)
+        groups.setdefault((group, depth), []).append(p)
     settings = {
         "centroids": (t.centroid_lr, 0.0),
         "decay": (t.lr, t.weight_decay),
         "no_decay": (t.lr, 0.0),
         "head": (t.head_lr, 0.0),
     }
-    opt = torch.optim.AdamW(
-        [
-            {
-                "params": ps,
-                "lr": settings[g][0],
-                "base_lr": settings[g][0],
-                "weight_decay": settings[g][1],
-            }
-            for g, ps in groups.items()
-            if ps
-        ]
-    )
+    param_groups = []
+    for (group, depth), ps in groups.items():
+        lr = settings[group][0] * t.layer_lr_decay ** (n_layers - depth)
+        param_groups.append(
+            {"params": ps, "lr": lr, "base_lr": lr, "weight_decay": settings[group][1]}
+        )
+    opt = torch.optim.AdamW(param_groups)
     for name, p in named:
         state = (previous or {}).get(_canonical(name))
         if state is not None and not name.endswith("centroids"):
