@@ -57,7 +57,7 @@ from quads.train.transition import enter_phase, restore_student, set_reassign
 log = logging.getLogger("quads")
 
 LOG_COLUMNS = ["epoch", "iteration", "phase", "train_loss", "train_acc", "val_acc", "val_f1"]
-LOG_COLUMNS += ["lr", "seconds"]
+LOG_COLUMNS += ["lr", "seconds"]  # lr: train.lr as the schedule left it at the epoch's end
 
 __all__ = ["Phase", "Trainer", "TrainingError", "build_student", "init_distributed"]
 
@@ -296,7 +296,9 @@ class Trainer:
                         "train.lr or train.centroid_lr and resume."
                     ) from None
                 row.update(self.validate())
-                row.update(lr=opt.param_groups[0]["lr"], seconds=round(time.time() - t0, 1))
+                group = opt.param_groups[0]
+                lr = self.cfg.train.lr * group["lr"] / group["base_lr"]
+                row.update(lr=lr, seconds=round(time.time() - t0, 1))
                 st["rows"].append(row)
                 st["phase"], st["done"] = pi, e + 1
                 if self.main:
