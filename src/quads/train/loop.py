@@ -58,9 +58,7 @@ def make_optimizer(
 ) -> torch.optim.AdamW:
     """AdamW over `named` parameters in their groups; `previous` (from `named_state`) gives
     the moments of parameters that were trained before under the same name."""
-    n_layers = 1 + max(
-        (int(n.split(".")[2]) for n, _ in named if n.startswith("encoder.layers.")), default=-1
-    )
+    n_layers = max((layer_depth(n, 0) for n, _ in named), default=0)
     groups: dict[tuple[str, int], list] = {}
     for name, p in named:
         depth = n_layers
