@@ -49,6 +49,7 @@ def random_voice(rng: random.Random) -> FliteVoice:
     return FliteVoice(rng.choice(BASE_VOICES), rng.randint(s0, s1) / 20, rng.randint(p0, p1) / 20)
 
 
-def command(text: str, voice: FliteVoice, exe: str = EXECUTABLE) -> list[str]:
-    """The flite command that writes `text` in `voice` to stdout as a WAV file (8 or 16 kHz)."""
-    return [exe, *voice.args(), "-t", text, "-o", "/dev/stdout"]
+def command(text: str, voice: FliteVoice) -> list[str]:
+    """The flite command that writes `text` in `voice` to stdout as a WAV file (8 or 16 kHz);
+    `synth.build_corpus` checks first that EXECUTABLE is on PATH."""
+    return [EXECUTABLE, *voice.args(), "-t", text, "-o", "/dev/stdout"]
