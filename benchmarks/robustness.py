@@ -130,7 +130,7 @@ def families(results: dict) -> str:
             for split in ("valid", "test"):
                 n = correct = 0
                 for test, by_snr in r["tests"].items():
-                    if test not in results["pooled"] or split not in test:
+                    if results["pooled"].get(test) != split:
                         continue
                     for e in engines & set(by_snr["clean"]):
                         m = by_snr["clean"][e]
@@ -202,7 +202,7 @@ def main() -> None:
     builtin = test_sets(args.data)
     tests = {**builtin, **{x: where(x) for x in args.extra}}
     results: dict = {"preset": args.preset, "overrides": args.set, "holdout": HOLDOUT}
-    results["pooled"] = list(builtin)
+    results["pooled"] = {name: split for name, (_, split) in builtin.items()}
     results["students"] = {}
     for name in [args.only] if args.only else list(SHARES):
         root, out = Path(f"{args.data}-{name}"), Path(f"{args.out}/{name}")
