@@ -7,7 +7,7 @@
 
 Three families of voices (engines): espeak-ng (formant), Flite (diphone and statistical
 parametric) and Kokoro (neural). 4-bit QUADS students (preset fsc-demo: base -> tiny.en,
-840 training clips and 300 outlier clips voiced like the training split), leave engines out:
+1,400 training clips and 300 outlier clips voiced like the training split), leave engines out:
 - `espeak`: trained (and validated) on espeak-ng voices only;
 - `espeak+flite`: espeak-ng + Flite, never Kokoro;
 - `mixed`: espeak-ng + Kokoro voices whose mixes never contain the Kokoro base voice
