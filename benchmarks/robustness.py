@@ -17,7 +17,9 @@ Every student is scored on the same clips:
   espeak-ng voices, half `jm_kumo` alone at speeds 0.8-1.25);
 - the Flite corpus (the `espeak+flite` student's): valid and test splits, 40 % Flite voices
   none of which another split holds;
-- Kokoro validation voices: 300 clips of 16 Kokoro mixes without `jm_kumo`.
+- Kokoro validation voices: 300 clips of 16 Kokoro mixes without `jm_kumo`;
+- Flite voices: 600 valid and 600 test clips, all Flite (31 speakers a split, all five
+  base voices in each), speaker-disjoint.
 Valid splits choose settings, test splits report. Each clip is also scored with pink noise
 at 20, 10 and 5 dB SNR. `--extra PATH[:SPLIT]` scores further FSC-layout corpora.
 
@@ -98,19 +100,25 @@ def score(model_path: Path, utterances: list[Utterance], labels: list[str]) -> d
 def test_sets(data: str) -> dict[str, tuple[Path, str]]:
     """Build (or check) the corpora every student is scored on: {name: (root, split)}."""
     mixed, flite = Path(f"{data}-mixed"), Path(f"{data}-espeak+flite")
-    kokoro = Path(f"{data}-kokoro-valid")
+    kokoro, voices = Path(f"{data}-kokoro-valid"), Path(f"{data}-flite-voices")
     build_corpus(mixed, **DEMO_CORPUS["fsc"], shares=SHARES["mixed"], kokoro_holdout=HOLDOUT)
     build_corpus(flite, **DEMO_CORPUS["fsc"], shares=SHARES["espeak+flite"],
                  kokoro_holdout=HOLDOUT)  # fmt: skip
     only_valid = {"train": 0.0, "valid": 1.0, "test": 0.0}  # train/test: the minimum, espeak
     build_corpus(kokoro, "fsc", sizes={"train": 31, "valid": 300, "test": 31}, seed=11,
                  shares={"kokoro": only_valid}, kokoro_holdout=HOLDOUT)  # fmt: skip
+    # Flite alone in valid and test, 600 clips each (one clip = 0.17 points), all five voices
+    not_train = {"train": 0.0, "valid": 1.0, "test": 1.0}
+    build_corpus(voices, "fsc", sizes={"train": 31, "valid": 600, "test": 600}, seed=13,
+                 shares={"flite": not_train})  # fmt: skip
     return {
         "mixed valid split": (mixed, "valid"),
         "mixed test split": (mixed, "test"),
         "Flite valid split": (flite, "valid"),
         "Flite test split": (flite, "test"),
         "Kokoro valid voices": (kokoro, "valid"),
+        "Flite voices valid": (voices, "valid"),
+        "Flite voices test": (voices, "test"),
     }
 
 
