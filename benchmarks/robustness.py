@@ -47,7 +47,7 @@ from quads.data.dataset import fit
 from quads.data.synth import build_corpus, engine_of
 from quads.demo import DEMO_CORPUS
 from quads.evaluate.metrics import breakdown
-from quads.inference import load_model
+from quads.inference import LoadedModel, load_model
 from quads.train.baselines import compare, row_name
 
 HOLDOUT = "jm_kumo"
@@ -68,9 +68,8 @@ RESULTS = Path(__file__).parent / "results"
 
 
 @torch.inference_mode()
-def predict(model_path: Path, utterances: list[Utterance], snr: float | None) -> list[str]:
+def predict(loaded: LoadedModel, utterances: list[Utterance], snr: float | None) -> list[str]:
     """Labels predicted for the clips, with pink noise at `snr` dB (seeded per clip)."""
-    loaded = load_model(model_path)
     s, model = loaded.settings, loaded.model
     preds: list[str] = []
     for start in range(0, len(utterances), 32):
@@ -84,16 +83,22 @@ def predict(model_path: Path, utterances: list[Utterance], snr: float | None) ->
     return preds
 
 
-def score(model_path: Path, utterances: list[Utterance], labels: list[str]) -> dict:
+def by_group(truth: list[str], pred: list[str], groups: list[str], labels: list[str]) -> dict:
+    """Utterances, accuracy and macro-F1 per group, and of all of them ("all")."""
+    by = breakdown(truth, pred, groups, labels, "fsc")
+    by["all"] = breakdown(truth, pred, ["all"] * len(truth), labels, "fsc")["all"]
+    return by
+
+
+def score(loaded: LoadedModel, utterances: list[Utterance]) -> dict:
     """Accuracy per engine and noise level."""
     truth = [u.label for u in utterances]
     engines = [engine_of(u.speaker) for u in utterances]
     out = {}
     for snr in SNRS:
-        pred = predict(model_path, utterances, snr)
-        by = breakdown(truth, pred, engines, labels, "fsc")
-        by["all"] = breakdown(truth, pred, ["all"] * len(truth), labels, "fsc")["all"]
-        out["clean" if snr is None else f"{snr:g} dB"] = by
+        pred = predict(loaded, utterances, snr)
+        name = "clean" if snr is None else f"{snr:g} dB"
+        out[name] = by_group(truth, pred, engines, loaded.labels)
     return out
 
 
@@ -192,13 +197,13 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     RESULTS.mkdir(parents=True, exist_ok=True)
     if args.model:
-        labels = load_model(args.model).labels
+        loaded = load_model(args.model)
         sets = {x: where(x) for x in args.extra}
         tests = {x: read_corpus(root, "fsc", split).utterances for x, (root, split) in sets.items()}
         trained = json.loads((args.model.parent / "config.json").read_text())["data"]["root"]
         student = {"trained_on": trained, "tests": {}}
         for name, utts in tests.items():
-            student["tests"][name] = score(args.model, utts, labels)
+            student["tests"][name] = score(loaded, utts)
         results = {"model": str(args.model), "students": {args.model.parent.name: student}}
         stem = args.name or "robustness-model"
         (RESULTS / f"{stem}.json").write_text(json.dumps(results, indent=2) + "\n")
@@ -220,13 +225,13 @@ def main() -> None:
         cfg = load_config(args.preset, [f"data.root={root}", f"out_dir={out}", *args.set])
         compare(cfg, out, [("quads", True, 4)])
         model_path = out / row_name("quads", True, 4) / "model.quads"
-        labels = load_model(model_path).labels
+        loaded = load_model(model_path)
         results["students"][name] = {
             "trained_on": TRAINED_ON[name],
             "train_clips": {s: v["engines"] for s, v in summary["splits"].items()},
             "minutes": round((time.time() - t0) / 60, 1),
             "tests": {
-                test: score(model_path, read_corpus(path, "fsc", split).utterances, labels)
+                test: score(loaded, read_corpus(path, "fsc", split).utterances)
                 for test, (path, split) in tests.items()
             },
         }

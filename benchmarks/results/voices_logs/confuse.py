@@ -1,9 +1,10 @@
 import sys, collections, torch
 sys.path.insert(0, 'benchmarks')
 from robustness import predict
+from quads.inference import load_model
 from quads.data.corpus import read_corpus
 utts = read_corpus('data/robust-kokoro-valid', 'fsc', 'valid').utterances
-pred = predict(sys.argv[1], utts, None)
+pred = predict(load_model(sys.argv[1]), utts, None)
 wrong = collections.Counter()
 per_text = collections.defaultdict(lambda: [0, 0])
 for u, p in zip(utts, pred):

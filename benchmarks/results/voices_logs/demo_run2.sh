@@ -1,5 +1,5 @@
 #!/bin/bash
-# usage: run.sh NAME [--set k=v ...]   trains the fsc-demo preset (one thread) + overrides,
+# usage: demo_run2.sh NAME [--set k=v ...]   trains the fsc-demo preset (one thread) + overrides,
 # then scores the 600 Flite-voice validation clips (data/robust-flite-voices), per base voice.
 cd /work/main && source .venv/bin/activate
 name=$1; shift
