@@ -11,7 +11,7 @@ import pytest
 def _tiny_corpus(tmp_path_factory: pytest.TempPathFactory, layout: str) -> Path:
     if shutil.which("espeak-ng") is None:  # `make test` installs it: its absence is a failure
         pytest.fail("espeak-ng is not installed (make test installs it with apt-get)")
-    from quads.data.synth import build_corpus
+    from quads.synth.corpus import build_corpus
 
     root = tmp_path_factory.mktemp(f"{layout}-tiny")
     build_corpus(root, layout, preset="tiny", seed=0, progress=False)

@@ -13,7 +13,7 @@ from helpers import tiny_slu_model
 
 from quads.cli import main
 from quads.config import QuantConfig
-from quads.data.corpus import label_space
+from quads.data.types import label_space
 from quads.quant.packing import save_quads
 from quads.quant.surgery import quantize_model
 
@@ -69,9 +69,7 @@ def test_predict_and_eval_on_a_packed_model(packed, fsc_tiny, capsys, tmp_path):
     assert code == 0
     assert out.count("(0.") + out.count("(1.") >= 4 and str(wavs[0]) in out
 
-    code, out, _ = run(
-        capsys, "eval", str(packed), str(fsc_tiny), "--json", str(tmp_path / "r.json")
-    )
+    code, out, _ = run(capsys, "eval", str(packed), str(fsc_tiny), "-o", str(tmp_path / "r.json"))
     assert code == 0 and "accuracy" in out.lower()
     result = json.loads((tmp_path / "r.json").read_text())
     assert result["n"] == 31 and 0 <= result["accuracy"] <= 1

@@ -4,7 +4,7 @@ from torch import nn
 from transformers import WhisperConfig
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
-from quads.evaluate.cost import (
+from quads.evaluation.cost import (
     WHISPER_SIZES,
     cost_table,
     count_macs,

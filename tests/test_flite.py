@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from quads.cli import _engine_shares
-from quads.data import flite, read_corpus
-from quads.data.synth import Clip, build_corpus, engine_of, engine_shares, plan_corpus, synthesize
+from quads.data import read_corpus
+from quads.synth import flite
+from quads.synth.corpus import Clip, build_corpus, engine_of, engine_shares, plan_corpus, synthesize
 
 SPLITS = ("train", "valid", "test")
 
@@ -97,7 +98,7 @@ def test_flite_engine_recorded_per_clip(tmp_path):
 def test_missing_flite_is_one_line_error(tmp_path, monkeypatch):
     import shutil
 
-    from quads.data import synth
+    from quads.synth import corpus as synth
 
     which = shutil.which
     monkeypatch.setattr(synth.shutil, "which", lambda n: None if n == "flite" else which(n))

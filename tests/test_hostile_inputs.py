@@ -21,14 +21,16 @@ import soundfile as sf
 import torch
 from helpers import tiny_slu_model
 
+from quads.api import load_model
 from quads.audio import AudioError, FeatureSettings, featurize, load_audio
 from quads.cli import main
 from quads.config import ConfigError, QuantConfig, RejectionConfig, load_config
-from quads.data.corpus import CorpusError, label_space, read_corpus
-from quads.evaluate.rejection import calibrate, has_speech
-from quads.inference import classify_files, load_model
+from quads.data.corpus import read_corpus
+from quads.data.types import CorpusError, label_space
+from quads.evaluation.rejection import calibrate
 from quads.quant.packing import QuadsFormatError, load_quads, rewrite_meta, save_quads
 from quads.quant.surgery import quantize_model
+from quads.runtime.gate import has_speech
 from quads.safe_io import CheckpointError, load_checkpoint, printable
 
 SR = 16000
@@ -303,14 +305,14 @@ def test_an_unknown_set_key_is_blamed_on_the_override_not_the_preset():
 def test_eval_json_into_a_missing_folder_fails_before_evaluating(
     packed, fsc_tiny, tmp_path, capsys, monkeypatch
 ):
-    import quads.inference as inference
+    import quads.api as api
 
     def no_evaluation(*args, **kwargs):
-        raise AssertionError("evaluated before checking the --json path")
+        raise AssertionError("evaluated before checking the -o path")
 
-    monkeypatch.setattr(inference, "load_model", no_evaluation)
+    monkeypatch.setattr(api, "load_model", no_evaluation)
     target = tmp_path / "nodir" / "x.json"
-    code, _, err = run(capsys, "eval", str(packed), str(fsc_tiny), "--json", str(target))
+    code, _, err = run(capsys, "eval", str(packed), str(fsc_tiny), "-o", str(target))
     assert code == 1 and "nodir" in err and "does not exist" in err
 
 
@@ -346,12 +348,13 @@ def test_predict_goes_on_past_a_bad_file_and_writes_json_lines(packed, fsc_tiny,
 
 
 def test_predict_runs_in_batches_of_bounded_size(packed, fsc_tiny):
-    loaded = load_model(packed)
-    sizes = []
-    loaded.model.register_forward_hook(lambda m, args, out: sizes.append(args[0].shape[0]))
     wavs = sorted(fsc_tiny.glob("wavs/speakers/*/*.wav"))[:7]
-    preds = list(classify_files(loaded, wavs, batch_size=3, reject=False))
-    assert len(preds) == 7 and sizes == [3, 3, 1]
+    for engine in ("torch", "onnxruntime"):
+        model, sizes = load_model(packed, engine), []
+        backend = model.backend
+        model.backend = lambda audio, b=backend, s=sizes: s.append(len(audio)) or b(audio)
+        preds = model.predict(wavs, batch_size=3, reject=False)
+        assert len(preds) == 7 and sizes == [3, 3, 1] and all(p.intent for p in preds)
 
 
 # --------------------------------------------------------------------------- case 9
@@ -403,7 +406,7 @@ def test_calibrate_stores_the_threshold_and_eval_reports_rejections(
     assert meta["valid"]["accuracy"] - meta["valid"]["accuracy_with_rejection"] <= 0.1 + 1e-9
     assert model.stat().st_size < packed.stat().st_size + 2000  # only the header grew
 
-    code, out, _ = run(capsys, "eval", str(model), str(fsc_tiny), "--json", str(tmp_path / "r"))
+    code, out, _ = run(capsys, "eval", str(model), str(fsc_tiny), "-o", str(tmp_path / "r"))
     result = json.loads((tmp_path / "r").read_text())
     assert code == 0 and "rejected" in out
     assert 0 < result["rejection"]["rejected"] < 1

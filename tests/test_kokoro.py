@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from quads.data import kokoro, label_space, read_corpus
-from quads.data.phrases import fsc_phrasings
-from quads.data.synth import (
+from quads.data import label_space, read_corpus
+from quads.synth import kokoro
+from quads.synth.corpus import (
     Clip,
     build_corpus,
     engine_of,
@@ -18,6 +18,7 @@ from quads.data.synth import (
     plan_corpus,
     synthesize,
 )
+from quads.synth.phrases import fsc_phrasings
 
 # espeak-ng marks that Kokoro has no symbol for: the syllabic-consonant diacritic.
 DROPPABLE = {"\u0329"}
@@ -142,7 +143,7 @@ def test_engine_of_speaker_ids_and_breakdown():
     assert all(engine_of(c.speaker.name) == c.speaker.engine for c in plan)
     assert engine_of("2BqVo8kVB2Skwgyb") == "other"  # a real FSC speaker
 
-    from quads.evaluate.metrics import breakdown
+    from quads.evaluation.metrics import breakdown
 
     labels = ["a", "b"]
     result = breakdown(

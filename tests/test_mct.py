@@ -10,8 +10,8 @@ import pytest
 import torch
 from helpers import tiny_slu_model, tiny_whisper
 
+from quads.api import load_model
 from quads.config import Config, load_config
-from quads.inference import load_model, predict_files
 from quads.quant.layers import CodebookLayer
 from quads.quant.packing import load_quads
 from quads.train import checkpoint, loop, mct, schedule
@@ -263,11 +263,11 @@ def test_run_exports_a_model_that_predicts(whispers, fsc_tiny, tmp_path):
     assert log[0].startswith("epoch,iteration,phase") and len(log) == 1 + 3
     assert [line.split(",")[2] for line in log[1:]] == ["distill", "qat", "qat"]
 
-    loaded = load_model(out / "model.quads")
     wavs = sorted(fsc_tiny.glob("wavs/speakers/*/*.wav"))[:2]
-    top = predict_files(loaded, wavs, top=3)
-    assert len(top) == 2 and len(top[0]) == 3
-    assert abs(sum(p for _, p in top[0]) - 1) < 1 and top[0][0][1] >= top[0][1][1]
+    preds = load_model(out / "model.quads").predict(wavs, top=3, reject=False)
+    assert len(preds) == 2 and all(p.intent == p.best for p in preds)
+    probs = [p for _, p in preds[0].top]
+    assert len(probs) == 3 and probs == sorted(probs, reverse=True) and sum(probs) <= 1 + 1e-6
 
     with pytest.raises(TrainingError, match="--resume"):
         Trainer(cfg, progress=False).run()
@@ -413,8 +413,8 @@ def test_compare_writes_the_table_the_report_reads(whispers, fsc_tiny, tmp_path)
 def test_outliers_train_with_no_intent(whispers, fsc_tiny, tmp_path):
     import shutil
 
-    from quads.data.corpus import OUTLIER
-    from quads.data.synth import build_corpus
+    from quads.data.types import OUTLIER
+    from quads.synth.corpus import build_corpus
 
     root = tmp_path / "corpus"
     shutil.copytree(fsc_tiny, root)
@@ -474,6 +474,6 @@ def test_benchmark_shards_split_the_rows_without_sharing_a_training():
     parts = [tables.shard(tables.JOBS, k, 3) for k in range(3)]
     assert sorted(sum(parts, [])) == sorted(tables.JOBS) and all(parts)
     for part in parts:  # a PTQ row trains nothing: it needs its full-precision run beside it
-        strategies = {job.strategy for job in part}
+        strategies = {job[0] for job in part}  # (strategy, pretrained, bits[, variant])
         assert ("ptq" not in strategies) or "finetune" in strategies
         assert ("distill_ptq" not in strategies) or "distill" in strategies

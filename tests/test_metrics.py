@@ -1,6 +1,6 @@
 import pytest
 
-from quads.evaluate.metrics import evaluate_predictions, format_table, most_confused, split_label
+from quads.evaluation.metrics import evaluate_predictions, format_table, most_confused, split_label
 
 
 def test_hand_computed_macro_f1_and_per_intent():

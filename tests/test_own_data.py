@@ -13,16 +13,17 @@ import pytest
 import soundfile as sf
 from helpers import tiny_whisper
 
+from quads.api import load_model
 from quads.audio import load_audio
 from quads.cli import main
 from quads.config import load_config
 from quads.data.auto import pick_context, resolve_config
-from quads.data.corpus import CorpusError, detect_layout, read_corpus
-from quads.data.intents import IntentsError, build_intents_corpus, load_intents
+from quads.data.corpus import detect_layout, read_corpus
 from quads.data.splits import speaker_of, split_by_speaker
-from quads.evaluate.metrics import evaluate_predictions
-from quads.inference import load_model, predict_files
+from quads.data.types import CorpusError
+from quads.evaluation.metrics import evaluate_predictions
 from quads.quant.packing import load_quads
+from quads.synth.intents import IntentsError, build_intents_corpus, load_intents
 from quads.train.mct import Trainer
 
 LABELS = ["go", "stop", "yes"]  # each a tone of its own pitch
@@ -254,21 +255,21 @@ def test_train_eval_predict_with_labels_from_the_data(whispers, tmp_path, capsys
     assert model.labels == LABELS and meta["layout"] == layout
 
     # eval reads the labels from the file; predict answers with them.
-    code = main(["eval", str(model_path), str(data), "--json", str(tmp_path / "r.json")])
+    code = main(["eval", str(model_path), str(data), "-o", str(tmp_path / "r.json")])
     assert code == 0
     evaluated = json.loads((tmp_path / "r.json").read_text())
     assert evaluated["labels"] == LABELS and evaluated["slot_accuracy"] == {}
     test = read_corpus(data, layout, "test")
     assert evaluated["n"] == len(test)
     clip = next(u.path for u in test.utterances if sf.info(str(u.path)).samplerate != 16000)
-    top = predict_files(load_model(model_path), [clip], top=3)[0]
+    top = load_model(model_path).predict([clip], top=3)[0].top
     assert {label for label, _ in top} == set(LABELS)
 
     # Recordings kept elsewhere: a test.csv alone, with absolute paths, evaluates the model.
     only = tmp_path / "only-test"
     only.mkdir()
     write_csv(only / "test.csv", ["path", "label"], [[u.path, u.label] for u in test.utterances])
-    assert main(["eval", str(model_path), str(only), "--json", str(tmp_path / "o.json")]) == 0
+    assert main(["eval", str(model_path), str(only), "-o", str(tmp_path / "o.json")]) == 0
     assert json.loads((tmp_path / "o.json").read_text())["n"] == len(test)
     capsys.readouterr()
 

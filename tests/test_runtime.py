@@ -17,18 +17,17 @@ import torch
 from helpers import tiny_slu_model
 
 from quads import audio
+from quads.api import load_model
 from quads.cli import main
 from quads.config import QuantConfig
-from quads.data.corpus import label_space
-from quads.inference import load_model, predict_files
-from quads.quant.packing import save_quads
+from quads.data.types import label_space
+from quads.evaluation.int8 import choose_int8, corpus_accuracy
+from quads.quant.packing import load_quads, save_quads
 from quads.quant.surgery import quantize_model
 from quads.runtime import audio as np_audio
 from quads.runtime.export import (
     PLAIN_SCHEMES,
     Int8Scheme,
-    choose_int8,
-    corpus_accuracy,
     dense_model,
     export_onnx,
     weight_matmuls,
@@ -56,11 +55,17 @@ def clips(fsc_tiny) -> list[Path]:
     return sorted(fsc_tiny.glob("wavs/speakers/*/*.wav"))[:6]
 
 
+def context_audio(clips: list[Path]) -> np.ndarray:
+    """The clips as a batch at the model's context (B, samples)."""
+    n = int(CONTEXT * np_audio.SAMPLE_RATE)
+    return np.stack([np_audio.fit_to_context(np_audio.load_audio(c), n) for c in clips])
+
+
 def torch_logits(packed: Path, clips: list[Path]) -> np.ndarray:
-    loaded = load_model(packed)
-    mel = torch.stack([audio.featurize(c, loaded.settings) for c in clips])
+    """The torch model's logits, on the training side's log-mel of the clips."""
+    model, _ = load_quads(packed)
     with torch.no_grad():
-        return loaded.model(mel).numpy()
+        return model(audio.log_mel(context_audio(clips))).numpy()
 
 
 def test_numpy_log_mel_is_the_training_log_mel(clips):
@@ -77,13 +82,12 @@ def test_onnx_export_matches_the_torch_model_and_stays_small(packed, clips, tmp_
     out = tmp_path / "m.onnx"
     size = export_onnx(packed, out)
     assert size == out.stat().st_size
-    dense = sum(p.numel() for p in load_model(packed).model.parameters()) * 4
+    dense = sum(p.numel() for p in load_quads(packed)[0].parameters()) * 4
     assert size < dense / 3  # codes + codebooks, not fp32 matrices
     want = torch_logits(packed, clips)
     for model in (out, packed):  # the .onnx file, and the .quads file's weights from numpy
         session = IntentSession(model, threads=1)
-        batch = np.stack([session.load(c) for c in clips])
-        assert np.abs(session.logits(session.inputs(batch)) - want).max() < 1e-4
+        assert np.abs(session.audio_logits(context_audio(clips)) - want).max() < 1e-4
         assert session.labels == label_space("fsc") and session.context_seconds == CONTEXT
 
 
@@ -92,8 +96,7 @@ def test_frontend_in_the_graph_matches_too(packed, clips, tmp_path):
     export_onnx(packed, tmp_path / "audio.onnx", frontend=True)
     session = IntentSession(tmp_path / "audio.onnx")
     assert session.input == "audio"
-    batch = np.stack([session.load(c) for c in clips])
-    got = session.logits(session.inputs(batch))
+    got = session.audio_logits(context_audio(clips))
     assert np.abs(got - torch_logits(packed, clips)).max() < 1e-4
 
 
@@ -107,7 +110,7 @@ def test_int8_export_quantizes_the_matrix_products(packed, clips, fsc_tiny, tmp_
     assert size == (tmp_path / "int8.onnx").stat().st_size
     ref = torch_logits(packed, clips)
     session = IntentSession(tmp_path / "int8.onnx")
-    got = session.logits(session.inputs(np.stack([session.load(c) for c in clips])))
+    got = session.audio_logits(context_audio(clips))
     assert session.labels == label_space("fsc")
     scale = np.abs(ref).max()
     assert (
@@ -132,7 +135,7 @@ def test_mixed_int8_keeps_the_named_matmuls_fp32(packed, clips, tmp_path):
     info = json.loads({p.key: p.value for p in model.metadata_props}["quads"])
     assert info["int8"] == scheme.to_json() and info["labels"] == label_space("fsc")
     session = IntentSession(tmp_path / "mixed.onnx")
-    got = session.logits(session.inputs(np.stack([session.load(c) for c in clips])))
+    got = session.audio_logits(context_audio(clips))
     ref = torch_logits(packed, clips)
     assert np.abs(got - ref).max() < 0.2 * np.abs(ref).max()
     with pytest.raises(ValueError, match="no weight MatMul"):
@@ -184,13 +187,13 @@ sys.meta_path.insert(0, Block())
 
 def test_runtime_predicts_without_torch_or_transformers(packed, clips, tmp_path):
     export_onnx(packed, tmp_path / "m.onnx")
-    expected = predict_files(load_model(packed), clips, top=2)
+    expected = [p.top for p in load_model(packed, "torch").predict(clips, top=2)]
     code = BLOCK_TORCH + textwrap.dedent(f"""
         import json
-        from quads.runtime.session import IntentSession
+        import quads
         clips = {[str(c) for c in clips]!r}
         models = {[str(packed), str(tmp_path / "m.onnx")]!r}
-        out = [IntentSession(p).predict_files(clips, top=2) for p in models]
+        out = [[p.top for p in quads.load_model(m).predict(clips, top=2)] for m in models]
         heavy = [m for m in sys.modules if m.split(".")[0] in ("torch", "transformers", "scipy")]
         print(json.dumps({{"out": out, "heavy": heavy}}))
     """)
@@ -213,7 +216,7 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
 def test_cli_export_and_predict_with_each_engine(packed, clips, fsc_tiny, capsys, caplog, tmp_path):
     caplog.set_level(logging.INFO)
     onnx_path = tmp_path / "m.onnx"
-    code, out, _ = run(capsys, "export", str(packed), "--onnx", str(onnx_path))
+    code, out, _ = run(capsys, "export", str(packed), "-o", str(onnx_path))
     assert code == 0 and onnx_path.is_file() and "fp32" in out
 
     paths = [str(c) for c in clips[:2]]
@@ -229,7 +232,7 @@ def test_cli_export_and_predict_with_each_engine(packed, clips, fsc_tiny, capsys
         capsys,
         "export",
         str(packed),
-        "--onnx",
+        "-o",
         str(tmp_path / "q.onnx"),
         "--int8",
         "--data",
@@ -240,7 +243,7 @@ def test_cli_export_and_predict_with_each_engine(packed, clips, fsc_tiny, capsys
     quantizer = [r for r in caplog.records if "onnxruntime" in r.pathname]
     assert not quantizer, quantizer[0].getMessage()  # its INFO lines and advice, dropped
 
-    code, _, err = run(capsys, "export", str(packed), "--onnx", str(tmp_path / "x.onnx"), "--int8")
+    code, _, err = run(capsys, "export", str(packed), "-o", str(tmp_path / "x.onnx"), "--int8")
     assert code == 1 and "--data" in err
 
     junk = tmp_path / "junk.wav"

@@ -5,10 +5,11 @@ import string
 import pytest
 import soundfile as sf
 
-from quads.data import label_space, read_corpus, synth
-from quads.data.phrases import SLOTS, SLURP_TEMPLATES, fsc_phrasings
-from quads.data.synth import SynthError, build_corpus, plan_corpus, plan_outliers
-from quads.data.wordings import SLURP_DEVEL, read_sentences
+from quads.data import label_space, read_corpus
+from quads.synth import corpus as synth
+from quads.synth.corpus import SynthError, build_corpus, plan_corpus, plan_outliers
+from quads.synth.phrases import SLOTS, SLURP_TEMPLATES, fsc_phrasings
+from quads.synth.wordings import SLURP_DEVEL, read_sentences
 
 
 def test_every_fsc_intent_has_many_phrasings():

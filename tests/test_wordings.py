@@ -6,8 +6,8 @@ from collections import Counter
 import pytest
 
 from quads.data import label_space, read_corpus
-from quads.data.synth import plan_corpus
-from quads.data.wordings import (
+from quads.synth.corpus import plan_corpus
+from quads.synth.wordings import (
     SLURP_DEVEL,
     TextSourceError,
     read_sentences,

@@ -1,5 +1,6 @@
-// The page that listens: record `context_seconds` of 16 kHz audio from the microphone, run
-// the exported QUADS model (log-mel inside the graph) with onnxruntime-web, show the intent.
+// The page that listens: record `listen_seconds` of 16 kHz audio from the microphone, cut the
+// silence around the speech as every quads runtime does, run the exported QUADS model (log-mel
+// inside the graph) with onnxruntime-web on the model's context, show the intent.
 // Everything happens in this page; no audio or result leaves it.
 "use strict";
 
@@ -15,7 +16,7 @@ async function loadModel() {
   info = await (await fetch("model.json")).json();
   session = await ort.InferenceSession.create("model.onnx", { executionProviders: ["wasm"] });
   $("listen").disabled = false;
-  $("listen").textContent = `Listen (${info.context_seconds} s)`;
+  $("listen").textContent = `Listen (${info.listen_seconds} s)`;
   status(`Model loaded: ${info.labels.length} intents, ${(info.bytes / 1e6).toFixed(2)} MB.`);
 }
 
@@ -62,7 +63,37 @@ function drawWave(audio, filled) {
   }
 }
 
-async function classify(audio) {
+// quads.runtime.audio.trim_silence: keep from the first to the last 10 ms frame within
+// trim.range_db of the loudest one, plus trim.margin_seconds each side.
+function trimSilence(audio, trim) {
+  const hop = 160, n = Math.floor(audio.length / hop);
+  if (!trim.enabled || n === 0) return audio;
+  const rms = new Float64Array(n);
+  let peak = 0;
+  for (let f = 0; f < n; f++) {
+    let sum = 0;
+    for (let i = f * hop; i < (f + 1) * hop; i++) sum += audio[i] * audio[i];
+    rms[f] = Math.sqrt(sum / hop);
+    peak = Math.max(peak, rms[f]);
+  }
+  const floor = peak * Math.pow(10, -trim.range_db / 20);
+  let first = -1, last = -1;
+  for (let f = 0; f < n; f++) if (rms[f] > floor) { if (first < 0) first = f; last = f; }
+  if (peak === 0 || first < 0) return audio;
+  const margin = Math.round((trim.margin_seconds * 16000) / hop);
+  const start = Math.max(0, first - margin) * hop;
+  return audio.subarray(start, Math.min(audio.length, (last + 1 + margin) * hop));
+}
+
+// Zero-padded (or cut) to the model's context.
+function fitToContext(audio, seconds) {
+  const out = new Float32Array(Math.round(seconds * 16000));
+  out.set(audio.subarray(0, out.length));
+  return out;
+}
+
+async function classify(recorded) {
+  const audio = fitToContext(trimSilence(recorded, info.trim), info.context_seconds);
   const feeds = { audio: new ort.Tensor("float32", audio, [1, audio.length]) };
   const out = await session.run(feeds);
   const probs = Array.from(out.probs.data);
@@ -84,7 +115,7 @@ async function listen() {
   $("listen").disabled = true;
   try {
     status("Listening…");
-    const audio = await record(info.context_seconds);
+    const audio = await record(info.listen_seconds);
     status("Thinking…");
     const t0 = performance.now();
     const ranked = await classify(audio);

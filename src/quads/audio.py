@@ -34,9 +34,11 @@ from quads.runtime.audio import (  # noqa: F401  (re-exported)
     AudioError,
     AudioHeader,
     AudioLimits,
+    Trim,
     load_audio,
     read_header,
     resample,
+    trim_silence,
 )
 
 logger = logging.getLogger("quads")
@@ -158,6 +160,7 @@ class FeatureSettings:
     context_seconds: float = 4.0
     too_long: str = "truncate"  # a clip longer than the context: "truncate" (warn) or "error"
     limits: AudioLimits = field(default_factory=AudioLimits)  # what a file header may declare
+    trim: Trim = field(default_factory=Trim)  # silence cut before the context is applied
 
     def __post_init__(self) -> None:
         if self.sample_rate != SAMPLE_RATE:
@@ -190,7 +193,17 @@ class FeatureSettings:
             limits=AudioLimits(
                 audio_cfg.max_file_seconds, audio_cfg.min_sample_rate, audio_cfg.max_sample_rate
             ),
+            trim=Trim(audio_cfg.trim, audio_cfg.trim_range_db, audio_cfg.trim_margin_seconds),
         )
+
+    def to_meta(self) -> dict:
+        """The model file's "features" entry: what every runtime needs to hear as training did."""
+        return {
+            "sample_rate": self.sample_rate,
+            "n_mels": self.n_mels,
+            "context_seconds": self.context_seconds,
+            "trim": self.trim.to_meta(),
+        }
 
 
 def load_clip(

@@ -18,6 +18,8 @@ from typing import Any
 
 import yaml
 
+from quads.runtime.quadsfile import VALID_BITS
+
 PRESET_DIR = Path(__file__).parent / "configs"
 
 
@@ -36,10 +38,9 @@ class _Invalid(ConfigError):
 
 # The values a knob may take. Checked when a config is built, so a bad value stops a run
 # before any work (not after training). The training code imports these lists.
-LAYOUTS = ("fsc", "slurp", "manifest", "folders", "hf", "auto")  # data/corpus.py reads them
+LAYOUTS = ("fsc", "slurp", "manifest", "folders", "hf")  # the corpus layouts (data/corpus.py)
 TOO_LONG_POLICIES = ("truncate", "error")
 POOLINGS = ("mean", "attention")
-VALID_BITS = (1, 2, 3, 4, 5, 6, 7, 8, 16, 32)
 KMEANS_INITS = ("kmeans++", "linear")
 STRATEGIES = ("quads", "finetune", "distill", "distill_ptq", "distill_qat", "qat", "ptq")
 PRECISIONS = ("auto", "bf16", "fp32")
@@ -90,6 +91,11 @@ class AudioConfig:
     max_file_seconds: float = 600.0
     min_sample_rate: int = 4000
     max_sample_rate: int = 384000
+    # Silence trimming (runtime/audio.py `Trim`), the same in training and every runtime:
+    # the speech is what lies within trim_range_db of the loudest 10 ms frame, plus a margin.
+    trim: bool = True
+    trim_range_db: float = 35.0
+    trim_margin_seconds: float = 0.15
 
     def __post_init__(self) -> None:
         _one_of("sample_rate", self.sample_rate, (16000,))  # Whisper's frontend
@@ -103,6 +109,8 @@ class AudioConfig:
         _number("max_file_seconds", self.max_file_seconds, 0, None, lo_open=True)
         _number("min_sample_rate", self.min_sample_rate, 1)
         _number("max_sample_rate", self.max_sample_rate, self.min_sample_rate)
+        _number("trim_range_db", self.trim_range_db, 0, None, lo_open=True)
+        _number("trim_margin_seconds", self.trim_margin_seconds, 0)
 
 
 @dataclass
@@ -160,7 +168,7 @@ class DataConfig:
     outliers: str | None = None
 
     def __post_init__(self) -> None:
-        _one_of("layout", self.layout, LAYOUTS)
+        _one_of("layout", self.layout, LAYOUTS + ("auto",))
         _number("num_workers", self.num_workers, 0, 256)
 
 
@@ -382,8 +390,14 @@ def resolve_preset(name_or_path: str) -> Path:
 def load_config(name_or_path: str | None = None, overrides: list[str] | None = None) -> Config:
     """Load a preset (or the defaults) and apply `section.key=value` overrides.
 
-    Every value is checked here, before any work: an error names the preset file, or the
-    `--set` override that brought the bad key or value."""
+    Another corpus (`data.root=...`) without a `data.layout=...` has its layout detected
+    (`auto`): a preset's layout belongs to its own corpus. Every value is checked here,
+    before any work: an error names the preset file, or the `--set` override that brought
+    the bad key or value."""
+    overrides = list(overrides or [])
+    keys = {item.partition("=")[0].strip() for item in overrides}
+    if "data.root" in keys and "data.layout" not in keys:
+        overrides.append("data.layout=auto")
     data: dict = {}
     where = "defaults"
     if name_or_path:
@@ -396,7 +410,7 @@ def load_config(name_or_path: str | None = None, overrides: list[str] | None = N
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: top level must be a mapping")
     cfg = _from_dict(Config, data, where)
-    for item in overrides or []:
+    for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise ConfigError(f"override {item!r}: expected section.key=value")

@@ -13,14 +13,15 @@ import logging
 import time
 from pathlib import Path
 
+from quads.api import load_model
 from quads.config import load_config
-from quads.data.corpus import label_space, read_corpus
-from quads.data.synth import build_corpus
-from quads.evaluate.cost import cost_table, format_cost_table
-from quads.evaluate.metrics import format_table
-from quads.inference import load_model, predict_files
+from quads.data.corpus import read_corpus
+from quads.data.types import label_space
+from quads.evaluation.cost import cost_table, format_cost_table
+from quads.evaluation.metrics import format_table
 from quads.models.whisper_weights import load_whisper
 from quads.report import write_report
+from quads.synth.corpus import build_corpus
 from quads.train.baselines import compare, row_name
 
 log = logging.getLogger("quads")
@@ -48,15 +49,16 @@ def run_demo(data: Path, out: Path, preset: str = "fsc-demo") -> dict:
     test = json.loads((run / "test_metrics.json").read_text())
     print("\n" + format_table(test))
 
-    loaded = load_model(model_path)
+    model = load_model(model_path)
     clips = read_corpus(data, layout, "test").utterances[:3]
     t1 = time.perf_counter()
-    preds = predict_files(loaded, [u.path for u in clips], top=3)
+    preds = model.predict([u.path for u in clips], top=3)
     ms = 1000 * (time.perf_counter() - t1) / len(clips)
-    print("\nPredictions on unseen voices:")
-    for u, top in zip(clips, preds):
+    print(f"\nPredictions on unseen voices ({model.engine}):")
+    for u, pred in zip(clips, preds):
         print(f"  {u.path.name}  said: {u.transcript!r}  truth: {u.label}")
-        print("    -> " + ", ".join(f"{label} ({p:.2f})" for label, p in top))
+        answer = pred.intent or f"unknown ({pred.reason})"
+        print(f"    -> {answer}; best: " + ", ".join(f"{x} ({p:.2f})" for x, p in pred.top))
 
     student = load_whisper(cfg.model.student).config
     teacher = load_whisper(cfg.model.teacher).config

@@ -47,7 +47,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
-from quads.evaluate.metrics import LAYOUTS
+from quads.config import LAYOUTS
 
 STRATEGIES = ("finetune", "distill", "ptq", "qat", "distill_ptq", "distill_qat", "quads")
 INITS = ("pretrained", "random")
@@ -109,8 +109,8 @@ def load_results(path: Path) -> dict:
     for key in TOP_KEYS:
         if key not in data:
             raise ValueError(f"{path}: missing key {key!r}")
-    if data["layout"] not in LAYOUTS:
-        raise ValueError(f"{path}: layout must be one of {LAYOUTS}, got {data['layout']!r}")
+    if data["layout"] is not None and data["layout"] not in LAYOUTS:
+        raise ValueError(f"{path}: layout must be one of {LAYOUTS} or null, got {data['layout']!r}")
     for key in ("rows", "reference"):
         rows = data.get(key) or []
         if not isinstance(rows, list):

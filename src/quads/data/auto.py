@@ -20,7 +20,8 @@ import soundfile as sf
 
 from quads.audio import SAMPLE_RATE, AudioError
 from quads.config import Config
-from quads.data.corpus import Utterance, detect_layout, read_corpus
+from quads.data.corpus import detect_layout, read_corpus
+from quads.data.types import Utterance
 
 logger = logging.getLogger("quads")
 

@@ -30,9 +30,10 @@ from quads.audio import (
     load_audio,
     log_mel,
     scan_clip,
+    trim_silence,
 )
 from quads.data.augment import Augmenter
-from quads.data.corpus import OUTLIER, CorpusError, Utterance
+from quads.data.types import OUTLIER, CorpusError, Utterance
 
 logger = logging.getLogger("quads")
 
@@ -127,7 +128,7 @@ class SpeechDataset(Dataset):
         if not self.checked:  # warns (or raises) per clip
             check_duration(clip_seconds(str(u.path)), s.context_seconds, s.too_long, str(u.path))
         audio = load_audio(u.path, s.sample_rate, s.context_seconds, s.limits)
-        audio = audio[: s.n_samples]
+        audio = trim_silence(audio[: s.n_samples], s.trim)
         if self.augment is not None:
             audio = self._augment(audio)
         mel = log_mel(fit(audio, s.n_samples), s.n_mels)

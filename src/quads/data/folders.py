@@ -17,8 +17,8 @@ from pathlib import Path
 
 import soundfile as sf
 
-from quads.data.corpus import Corpus, CorpusError, RowChecker, Utterance
 from quads.data.splits import SPLIT_NAMES, speaker_of, split_by_speaker
+from quads.data.types import Corpus, CorpusError, RowChecker, Utterance
 
 AUDIO_SUFFIXES = {f".{fmt.lower()}" for fmt in sf.available_formats()} | {".aif", ".oga"}
 LISTS = {"valid": "validation_list.txt", "test": "testing_list.txt"}  # Speech Commands

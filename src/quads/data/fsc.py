@@ -13,14 +13,7 @@ import csv
 import io
 from pathlib import Path
 
-from quads.data.corpus import (
-    Corpus,
-    CorpusError,
-    RowChecker,
-    Utterance,
-    label_space,
-    read_text,
-)
+from quads.data.types import Corpus, CorpusError, RowChecker, Utterance, label_space, read_text
 
 COLUMNS = ("path", "speakerId", "transcription", "action", "object", "location")
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from quads.data.corpus import Corpus, CorpusError, RowChecker, Utterance, select_split
 from quads.data.splits import SPLIT_NAMES, split_by_speaker
+from quads.data.types import Corpus, CorpusError, RowChecker, Utterance, select_split
 
 LABEL_COLUMNS = ("label", "intent", "labels", "command")
 SPEAKER_COLUMNS = ("speaker_id", "speaker", "client_id")

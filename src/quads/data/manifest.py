@@ -24,8 +24,8 @@ import csv
 from dataclasses import replace
 from pathlib import Path
 
-from quads.data.corpus import Corpus, CorpusError, RowChecker, Utterance, select_split
 from quads.data.splits import SPLIT_NAMES, speaker_of, split_by_speaker
+from quads.data.types import Corpus, CorpusError, RowChecker, Utterance, select_split
 
 REQUIRED = ("path", "label")
 ONE_FILE = "manifest.csv"

@@ -15,14 +15,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from quads.data.corpus import (
-    Corpus,
-    CorpusError,
-    RowChecker,
-    Utterance,
-    label_space,
-    read_text,
-)
+from quads.data.types import Corpus, CorpusError, RowChecker, Utterance, label_space, read_text
 
 SPLIT_FILES = {"train": "train", "valid": "devel", "test": "test"}
 KEYS = ("scenario", "action", "sentence", "recordings")

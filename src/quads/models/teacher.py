@@ -23,8 +23,8 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from quads.audio import FeatureSettings
-from quads.data.corpus import Utterance
 from quads.data.dataset import SpeechDataset
+from quads.data.types import Utterance
 from quads.models.whisper_weights import load_whisper
 
 log = logging.getLogger("quads")
@@ -110,7 +110,9 @@ def teacher_targets(
     loader = DataLoader(SpeechDataset(utterances, labels, teacher.settings), batch_size)
     device = next(teacher.parameters()).device
     start = 0
-    for mel, _, _ in tqdm(loader, f"teacher features ({teacher.ref})", disable=not progress):
+    for mel, _, _ in tqdm(
+        loader, f"teacher features ({teacher.ref})", disable=None if progress else True
+    ):
         feats = teacher(mel.to(device)).to(torch.float16).cpu().numpy()
         if out is None:
             shape = (len(utterances), *feats.shape[1:])

@@ -11,7 +11,6 @@ import numpy as np
 import torch
 from torch import Tensor
 
-KMEANS_INITS = ("kmeans++", "linear")
 _KMEANSPP_SAMPLE = 20_000  # k-means++ seeds from a random subsample of this many weights
 
 
@@ -84,8 +83,8 @@ def kmeans(
         raise ValueError(f"kmeans needs a non-empty 1-D tensor, got shape {tuple(values.shape)}")
     if k < 1:
         raise ValueError(f"kmeans needs k >= 1, got {k}")
-    if init not in KMEANS_INITS:
-        raise ValueError(f"kmeans init must be one of {KMEANS_INITS}, got {init!r}")
+    if init not in ("kmeans++", "linear"):  # config.KMEANS_INITS, checked here without config
+        raise ValueError(f"kmeans init must be 'kmeans++' or 'linear', got {init!r}")
     v = values.detach().cpu()
     v = (v if v.dtype in (torch.float32, torch.float64) else v.float()).numpy()
     xs = np.sort(v).astype(np.float64)  # numpy sorts float32 ~3x faster than float64

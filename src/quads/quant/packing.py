@@ -47,6 +47,7 @@ from transformers.models.whisper.modeling_whisper import sinusoids
 
 from quads.models.student import SLUModel
 from quads.quant.layers import CodebookLayer
+from quads.runtime.audio import Trim
 from quads.runtime.quadsfile import (
     QuadsFormatError,
     check_spec,
@@ -227,6 +228,7 @@ def check_meta(meta: dict, model: SLUModel) -> None:
         raise ValueError(
             f"meta context_seconds {context!r}: the weights serve {model.context_seconds:g} s"
         )
+    Trim.from_meta(f.get("trim"))
     rejection = meta.get("rejection")
     if rejection is not None:
         t = rejection.get("threshold") if isinstance(rejection, dict) else None

@@ -20,13 +20,11 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor, nn
 
-from quads.quant.kmeans import KMEANS_INITS
 from quads.quant.layers import CodebookConv1d, CodebookLayer, codebook_layer
+from quads.runtime.quadsfile import VALID_BITS
 
 if TYPE_CHECKING:  # only torch at run time, so the .quads loader stays light
     from quads.config import QuantConfig
-
-VALID_BITS = (1, 2, 3, 4, 5, 6, 7, 8, 16, 32)
 
 
 def check_bits(bits: int, where: str = "bits") -> int:
@@ -42,8 +40,6 @@ def _check_cfg(cfg: QuantConfig) -> None:
     check_bits(cfg.bits, "quant.bits")
     for pattern, bits in cfg.bits_per_module.items():
         check_bits(bits, f"quant.bits_per_module[{pattern!r}]")
-    if cfg.init not in KMEANS_INITS:
-        raise ValueError(f"quant.init must be one of {KMEANS_INITS}, got {cfg.init!r}")
 
 
 def bits_for(name: str, module: nn.Module, cfg: QuantConfig) -> int:

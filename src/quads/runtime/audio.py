@@ -194,20 +194,54 @@ def log_mel(audio: np.ndarray, n_mels: int = 80) -> np.ndarray:
     return np.swapaxes((log_spec + 4.0) / 4.0, -1, -2).astype(np.float32)
 
 
-def trim_silence(
-    audio: np.ndarray, threshold_db: float = -40.0, margin_seconds: float = 0.1
-) -> np.ndarray:
-    """Cut leading and trailing silence: keep from the first to the last 10 ms frame whose
-    RMS is within `threshold_db` of the loudest frame's, plus `margin_seconds` each side.
-    A clip with nothing above the threshold comes back whole."""
+@dataclass(frozen=True)
+class Trim:
+    """Silence trimming, the same in training, evaluation and every runtime: keep the audio
+    from the first to the last 10 ms frame whose RMS is within `range_db` of the loudest
+    frame's, plus `margin_seconds` each side. Real recordings hold seconds of silence around
+    a command that synthetic training clips lack; mean pooling over it dilutes the speech."""
+
+    enabled: bool = True
+    range_db: float = 35.0
+    margin_seconds: float = 0.15
+
+    @classmethod
+    def from_meta(cls, entry: dict | None) -> Trim:
+        """From a model's meta "features"."trim" entry (None: the default); ValueError for an
+        entry that is not one."""
+        if entry is None:
+            return cls()
+        ok = isinstance(entry, dict) and set(entry) <= {"enabled", "range_db", "margin_seconds"}
+        if ok:
+            trim = cls(**entry)
+            numbers = (trim.range_db, trim.margin_seconds)
+            ok = isinstance(trim.enabled, bool) and all(
+                isinstance(x, (int, float)) and not isinstance(x, bool) and 0 <= x < 1e3
+                for x in numbers
+            )
+        if not ok:
+            raise ValueError(f"meta features.trim {entry!r} is not a silence-trimming entry")
+        return trim
+
+    def to_meta(self) -> dict:
+        return {
+            "enabled": self.enabled,
+            "range_db": self.range_db,
+            "margin_seconds": self.margin_seconds,
+        }
+
+
+def trim_silence(audio: np.ndarray, trim: Trim = Trim()) -> np.ndarray:
+    """The speech of a 16 kHz clip with its leading and trailing silence cut (see `Trim`).
+    A clip with nothing above the range (or trimming disabled) comes back whole."""
     n = audio.shape[-1] // HOP_LENGTH
-    if n == 0:
+    if not trim.enabled or n == 0:
         return audio
     rms = np.sqrt(np.mean(audio[: n * HOP_LENGTH].reshape(n, HOP_LENGTH) ** 2, axis=1))
-    loud = rms > rms.max() * 10 ** (threshold_db / 20)
+    loud = rms > rms.max() * 10 ** (-trim.range_db / 20)
     if rms.max() == 0 or not loud.any():
         return audio
     first, last = int(np.argmax(loud)), n - 1 - int(np.argmax(loud[::-1]))
-    margin = int(round(margin_seconds * SAMPLE_RATE / HOP_LENGTH))
-    start, end = max(0, first - margin), min(n, last + 1 + margin)
-    return audio[start * HOP_LENGTH : end * HOP_LENGTH]
+    margin = int(round(trim.margin_seconds * SAMPLE_RATE / HOP_LENGTH))
+    start, end = max(0, first - margin), min(audio.shape[-1], (last + 1 + margin) * HOP_LENGTH)
+    return audio[start * HOP_LENGTH : end]

@@ -29,6 +29,8 @@ READABLE_VERSIONS = (1, 2)
 PREFIX = struct.Struct("<8sIQQ")  # magic, version, header_len, payload_len
 CHECKSUM_BYTES = 32
 CODECS = ("none", "deflate")
+# What a layer can be stored as: a codebook of 2^b centroids (b = 1..8), fp16 or fp32.
+VALID_BITS = (1, 2, 3, 4, 5, 6, 7, 8, 16, 32)
 _WBITS = -15  # raw DEFLATE stream, 32 KiB window
 
 

@@ -1,14 +1,13 @@
-"""Prediction on the device: an ONNX Runtime session over a `.onnx` or `.quads` file.
+"""The onnxruntime backend: a session over a `.onnx` or `.quads` file, no torch.
 
-    session = IntentSession("model.quads")          # or an exported model.onnx
-    session.predict_files(["clip.wav"], top=3)      # [[("intent", p), ...]]
+    model = load("model.quads")          # or an exported model.onnx
+    model.predict(["clip.wav"])          # [Prediction(...)], see quads.runtime.predict
 
-A `.onnx` file (from `quads export MODEL.quads --onnx OUT.onnx`) needs numpy + onnxruntime
+A `.onnx` file (from `quads export MODEL.quads -o OUT.onnx`) needs numpy + onnxruntime
 (+ soundfile to read audio); the session folds its codes + codebooks into dense weights once,
 at start. A `.quads` file is decoded in numpy and its graph built in memory (which also needs
 the small `onnx` package) with the dense weights handed to the session directly, so they are
-never serialized or folded: that halves the peak memory of a cold start. Nothing here imports
-torch or transformers.
+never serialized or folded: that halves the peak memory of a cold start.
 """
 
 from __future__ import annotations
@@ -20,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from quads.runtime.audio import SAMPLE_RATE, AudioError, fit_to_context, load_audio, log_mel
+from quads.runtime.audio import log_mel
+from quads.runtime.predict import Model
 
 
 def session_options(threads: int | None = None) -> ort.SessionOptions:
@@ -59,7 +59,7 @@ def start_session(path: Path, threads: int | None = None) -> ort.InferenceSessio
 
 
 class IntentSession:
-    """Audio clips in, intents out, with numpy + onnxruntime."""
+    """An onnxruntime session over a model, with the model's description (`meta`)."""
 
     def __init__(self, path: str | os.PathLike, threads: int | None = None) -> None:
         self.path = Path(path)
@@ -73,31 +73,18 @@ class IntentSession:
         self.input = self.session.get_inputs()[0].name  # "mel" or "audio"
         features = self.meta.get("features", {})
         self.context_seconds = float(features.get("context_seconds", self.meta["context_seconds"]))
-        self.n_samples = int(round(self.context_seconds * SAMPLE_RATE))
-
-    def inputs(self, audio: np.ndarray) -> np.ndarray:
-        """Audio (B, n_samples) at the model's context -> what the graph takes."""
-        return audio if self.input == "audio" else log_mel(audio, self.n_mels)
 
     def logits(self, batch: np.ndarray) -> np.ndarray:
         """The graph's input (log-mel (B, n_mels, frames), or audio) -> logits (B, intents)."""
         return self.session.run(["logits"], {self.input: batch.astype(np.float32)})[0]
 
-    def load(self, source: str | os.PathLike | np.ndarray) -> np.ndarray:
-        """A file or a 16 kHz mono array, fitted to the model's context."""
-        if isinstance(source, np.ndarray):
-            if source.ndim != 1 or source.size == 0 or not np.isfinite(source).all():
-                raise AudioError("<array>: expected non-empty finite mono audio (samples,)")
-            return fit_to_context(source.astype(np.float32), self.n_samples)
-        return fit_to_context(load_audio(source), self.n_samples, source)
+    def audio_logits(self, audio: np.ndarray) -> np.ndarray:
+        """Audio (B, samples) at the model's context -> logits (B, intents)."""
+        return self.logits(audio if self.input == "audio" else log_mel(audio, self.n_mels))
 
-    def predict_files(
-        self, sources: list[str | os.PathLike | np.ndarray], top: int = 3
-    ) -> list[list[tuple[str, float]]]:
-        """For each clip, the `top` intents with their probabilities."""
-        audio = np.stack([self.load(s) for s in sources])
-        logits = self.logits(self.inputs(audio)).astype(np.float64)
-        probs = np.exp(logits - logits.max(-1, keepdims=True))
-        probs /= probs.sum(-1, keepdims=True)
-        order = np.argsort(-probs, axis=-1, kind="stable")[:, :top]
-        return [[(self.labels[i], float(p[i])) for i in row] for p, row in zip(probs, order)]
+
+def load(path: str | os.PathLike, threads: int | None = None) -> Model:
+    """A `.quads` or `.onnx` model on onnxruntime, ready to predict."""
+    session = IntentSession(path, threads)
+    meta = {**session.meta, "context_seconds": session.context_seconds}
+    return Model(session.audio_logits, meta, "onnxruntime", str(path))

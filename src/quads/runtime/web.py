@@ -17,10 +17,13 @@ import shutil
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from quads.runtime.audio import Trim
+
 WEB_DIR = Path(__file__).resolve().parents[3] / "web"  # the checkout's web/ folder
 PAGE_FILES = ("index.html", "app.js")
 ORT_FILES = ("ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
 HOST = "127.0.0.1"
+LEAD_SECONDS = 1.0
 
 
 def build_site(model: str | os.PathLike, out: str | os.PathLike, web_dir: Path = WEB_DIR) -> Path:
@@ -55,6 +58,9 @@ def build_site(model: str | os.PathLike, out: str | os.PathLike, web_dir: Path =
     info = {
         "labels": session.labels,
         "context_seconds": session.context_seconds,
+        # A second more than the context, for the pause before a person speaks (trimmed).
+        "listen_seconds": session.context_seconds + LEAD_SECONDS,
+        "trim": Trim.from_meta(session.meta.get("features", {}).get("trim")).to_meta(),
         "bytes": target.stat().st_size,
         "source": model.name,
     }

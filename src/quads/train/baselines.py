@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 from quads.config import Config
 from quads.data.auto import needs_resolving, resolve_config
-from quads.evaluate.cost import whisper_encoder_gmacs
+from quads.evaluation.cost import whisper_encoder_gmacs
 from quads.models.whisper_weights import load_whisper
 from quads.train.mct import Trainer
 

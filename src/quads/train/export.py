@@ -8,12 +8,12 @@ from pathlib import Path
 
 from quads.audio import FeatureSettings
 from quads.config import Config
-from quads.data.corpus import Corpus
-from quads.evaluate.metrics import evaluate_predictions
-from quads.evaluate.rejection import calibrate_model
-from quads.inference import predict_corpus
+from quads.data.types import Corpus
+from quads.evaluation.metrics import evaluate_predictions
+from quads.evaluation.rejection import calibrate_model
+from quads.inference import as_model, load
 from quads.models.student import SLUModel
-from quads.quant.packing import load_quads, save_quads
+from quads.quant.packing import save_quads
 from quads.quant.surgery import drop_latents, post_training_quantize, quantize_model
 from quads.train.schedule import deployable_bits
 from quads.train.transition import restore_student
@@ -44,11 +44,7 @@ def export(
         quantize_model(model, cfg.quant)
     path = out / "model.quads"
     meta = {
-        "features": {
-            "sample_rate": settings.sample_rate,
-            "n_mels": settings.n_mels,
-            "context_seconds": settings.context_seconds,
-        },
+        "features": settings.to_meta(),
         "layout": cfg.data.layout,
         "bits": deployable_bits(cfg),
         "strategy": cfg.train.strategy,
@@ -57,12 +53,15 @@ def export(
         "teacher": cfg.model.teacher,
         "best_epoch": best["epoch"],
     }
-    meta["rejection"] = calibrate_model(
-        model, settings, valid_set, cfg.rejection, cfg.train.batch_size
-    )
+    batch = cfg.train.batch_size
+    meta["rejection"] = calibrate_model(as_model(model, settings), valid_set, cfg.rejection, batch)
     size = save_quads(path, model, meta)
-    packed, _ = load_quads(path)
-    y_pred = predict_corpus(packed, test_set, settings, cfg.train.batch_size)
+    packed = load(path)  # the test split is scored on the file, as a user would run it
+    preds = packed.predict([u.path for u in test_set.utterances], 1, False, batch)
+    bad = next((p.error for p in preds if p.error), None)
+    if bad:
+        raise ValueError(bad)
+    y_pred = [p.best for p in preds]
     y_true = [u.label for u in test_set.utterances]
     test = evaluate_predictions(y_true, y_pred, model.labels, cfg.data.layout)
     (out / "test_metrics.json").write_text(json.dumps(test, indent=2))

@@ -148,7 +148,7 @@ def train_epoch(
     gamma = 1.0 if phase.distils else 0.0
     step.train()
     total, labelled, correct, loss_sum = 0, 0, 0, 0.0
-    bar = tqdm(loader, desc=desc, disable=not ctx.progress, leave=False, unit="batch")
+    bar = tqdm(loader, desc=desc, disable=None if ctx.progress else True, leave=False, unit="batch")
     for i, (mel, y, idx) in enumerate(bar):
         set_lr(opt, lr_factor(i, len(bar)))
         mel, y, target = mel.to(ctx.device), y.to(ctx.device), None

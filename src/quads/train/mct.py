@@ -31,9 +31,10 @@ from quads.audio import FeatureSettings
 from quads.config import PRECISIONS, Config, to_dict
 from quads.data.augment import Augmenter
 from quads.data.auto import needs_resolving, resolve_config
-from quads.data.corpus import Corpus, read_corpus, read_outliers
+from quads.data.corpus import read_corpus, read_outliers
 from quads.data.dataset import SpeechDataset
-from quads.evaluate.metrics import evaluate_predictions
+from quads.data.types import Corpus
+from quads.evaluation.metrics import evaluate_predictions
 from quads.inference import predict_corpus
 from quads.models.student import SLUModel, encoder_from_state
 from quads.models.teacher import Teacher, layer_index, teacher_targets

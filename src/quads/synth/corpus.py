@@ -41,12 +41,13 @@ import soundfile as sf
 from tqdm import tqdm
 
 from quads.audio import SAMPLE_RATE, resample
-from quads.data import flite, fsc, kokoro, slurp
-from quads.data.corpus import AUDIO_SUFFIXES, SPLITS, check_layout, label_space
-from quads.data.flite import FliteVoice
-from quads.data.kokoro import KokoroVoice
-from quads.data.phrases import SLOTS, SLURP_TEMPLATES, WRAPPER_WEIGHTS, WRAPPERS, fsc_phrases
-from quads.data.wordings import (
+from quads.data import fsc, slurp
+from quads.data.types import AUDIO_SUFFIXES, SPLITS, check_layout, label_space
+from quads.synth import flite, kokoro
+from quads.synth.flite import FliteVoice
+from quads.synth.kokoro import KokoroVoice
+from quads.synth.phrases import SLOTS, SLURP_TEMPLATES, WRAPPER_WEIGHTS, WRAPPERS, fsc_phrases
+from quads.synth.wordings import (
     SLURP_DEVEL,
     Sentence,
     read_sentences,
@@ -658,7 +659,7 @@ def build_corpus(
             total=len(clips) + len(extra),
             desc=f"synth {layout}",
             unit="clip",
-            disable=not progress,
+            disable=None if progress else True,
         )
         for was_made, duration in bar:
             made += was_made

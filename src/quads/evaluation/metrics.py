@@ -21,7 +21,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-LAYOUTS = ("fsc", "slurp", "manifest", "folders", "hf", None)  # generic layouts: labels are opaque
+from quads.config import LAYOUTS
+
 FSC_SLOTS = ("action", "object", "location")
 SLURP_SLOTS = ("scenario", "action")
 
@@ -63,8 +64,8 @@ def evaluate_predictions(
     with zero_division=0. Classes of `labels` that never occur in either list do not drag the
     mean down. Per-class F1 is 2PR/(P+R), with P = tp/(tp+fp) and R = tp/(tp+fn).
     """
-    if layout not in LAYOUTS:
-        raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
+    if layout is not None and layout not in LAYOUTS:  # None: labels are opaque
+        raise ValueError(f"layout must be one of {LAYOUTS} or None, got {layout!r}")
     if len(y_true) != len(y_pred):
         raise ValueError(f"y_true has {len(y_true)} items but y_pred has {len(y_pred)}")
     if not y_true:

@@ -15,7 +15,7 @@ fields are filled from slot values, shared at the top or given per intent:
         phrases: ["set a timer for {minutes} minutes"]
         slots: {minutes: [two, five, ten]}
 
-The corpus is planned and voiced like the built-in ones (`quads.data.synth`: espeak-ng
+The corpus is planned and voiced like the built-in ones (`quads.synth.corpus`: espeak-ng
 speakers that never cross splits, a deterministic plan from the seed, resumable
 rendering) and written as `train.csv`, `valid.csv`, `test.csv` (path,label,speaker,
 transcript) next to `wavs/`. Real recordings join by adding rows to those files.
@@ -38,13 +38,24 @@ from pathlib import Path
 import yaml
 from tqdm import tqdm
 
-from quads.data import synth
-from quads.data.corpus import SPLITS
+from quads.data.types import SPLITS
+from quads.synth import corpus as synth
 
 # Clips per intent for `--preset` (valid and test get 15 % each, at least one per intent).
 PER_INTENT = {"tiny": 6, "small": 40, "medium": 120, "full": 300}
 COLUMNS = ("path", "label", "speaker", "transcript")
 MAX_INTENTS = 1000
+
+
+class _WordsLoader(yaml.SafeLoader):
+    """safe_load, but yes/no/on/off/true/false stay words: YAML 1.1 reads them as booleans,
+    and in a file of spoken commands they are what people say."""
+
+
+_WordsLoader.yaml_implicit_resolvers = {
+    first: [(tag, regex) for tag, regex in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
 
 
 class IntentsError(ValueError):
@@ -87,12 +98,12 @@ def _fields(phrase: str, where: str) -> list[str]:
 
 
 def load_intents(path: str | Path) -> list[Intent]:
-    """Read and check an intents YAML (safe_load: no code runs from it)."""
+    """Read and check an intents YAML (a SafeLoader: no code runs from it)."""
     path = Path(path)
     if not path.is_file():
         raise IntentsError(f"{path}: intents file not found")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_WordsLoader)  # noqa: S506
     except UnicodeDecodeError as e:
         raise IntentsError(f"{path}: not a UTF-8 text file ({e})") from None
     except yaml.YAMLError as e:
@@ -239,7 +250,13 @@ def build_intents_corpus(
     pool = ThreadPoolExecutor(max_workers=workers)
     try:
         jobs = pool.map(lambda c: synth.render(c, root, espeak), clips)
-        bar = tqdm(jobs, total=len(clips), desc="synth intents", unit="clip", disable=not progress)
+        bar = tqdm(
+            jobs,
+            total=len(clips),
+            desc="synth intents",
+            unit="clip",
+            disable=None if progress else True,
+        )
         for was_made, duration in bar:
             made += was_made
             seconds += duration

@@ -17,7 +17,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from quads.data.corpus import SPLITS
+from quads.data.types import SPLITS
 
 TEXT_DIR = Path(__file__).parent / "texts"
 SLURP_DEVEL = TEXT_DIR / "slurp_devel.jsonl"

@@ -1,0 +1,82 @@
+"""Smoke tests of the maintained benchmark scripts (benchmarks/*.py): each parses its
+arguments and prints its usage without running anything (their `quads` imports happen after
+parsing), and the provenance their results record."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# script -> options its usage must name
+SCRIPTS = {
+    "entropy_coding.py": ["--model"],
+    "latency.py": ["--model", "--data", "--runs", "--timing-only", "--accuracy-only", "--out"],
+    "own_commands.py": ["--intents", "--data", "--out", "--budget"],
+    "paper_tables.py": ["--layout", "--rows", "--shard", "--trained-only"],
+    "quantize_whisper.py": ["--bits", "--iters"],
+    "rejection.py": ["--model", "--data", "--work", "--max-drop"],
+    "robustness.py": ["--only", "--model", "--extra", "--set", "--name"],
+    "web_page.py": ["--model", "--data", "--clips"],
+}
+
+
+def test_every_maintained_script_is_listed():
+    scripts = {p.name for p in (ROOT / "benchmarks").glob("*.py")}
+    assert scripts - {"provenance.py", "headless.py"} == set(SCRIPTS)
+
+
+@pytest.mark.parametrize("script", sorted(SCRIPTS))
+def test_help(script):
+    done = subprocess.run(
+        [sys.executable, f"benchmarks/{script}", "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith("usage:")
+    assert script in done.stdout
+    for option in SCRIPTS[script]:
+        assert option in done.stdout, f"{script} --help does not name {option}"
+
+
+def load_provenance():
+    """benchmarks/provenance.py, imported from its file (benchmarks/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(
+        "benchmarks_provenance", ROOT / "benchmarks" / "provenance.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_provenance(tmp_path):
+    module = load_provenance()
+    model = tmp_path / "model.quads"
+    model.write_bytes(b"QUADS" + bytes(range(256)) * 4099)
+    prov = module.provenance(model)
+    assert prov["model"] == str(model)
+    assert prov["model_sha256"] == hashlib.sha256(model.read_bytes()).hexdigest()
+    assert re.fullmatch(r"[0-9a-f]{40}", prov["commit"])  # this checkout is a git repository
+    assert isinstance(prov["dirty"], bool)
+    assert prov["machine"]["cpus"] >= 1
+    assert prov["machine"]["platform"] and prov["machine"]["python"]
+    assert prov["machine"]["processor"]
+    assert prov["date"].endswith("+00:00")
+    line = module.provenance_line(prov)
+    assert prov["commit"][:12] in line and prov["model_sha256"] in line
+
+
+def test_provenance_without_model():
+    prov = load_provenance().provenance()
+    assert "model" not in prov and "model_sha256" not in prov
+    assert set(prov) == {"commit", "dirty", "machine", "date"}
