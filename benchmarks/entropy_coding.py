@@ -18,10 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
-from quads.quant.layers import CodebookConv1d, CodebookLinear
-from quads.quant.packing import load_quads, save_quads, size_breakdown
-from quads.runtime.quadsfile import Codebook, decode_codes, pack_bits, parse, read_quads
+from provenance import provenance, provenance_line
 
 RESULTS = Path(__file__).parent / "results"
 LZMA = {"format": lzma.FORMAT_RAW, "filters": [{"id": lzma.FILTER_LZMA2, "preset": 9, "lc": 0}]}
@@ -39,6 +36,10 @@ def load_ms(fn, path: Path, repeats: int = 5) -> float:
 def with_codebooks(path: Path) -> tuple[torch.nn.Module, dict]:
     """The model of a .quads file with its codebook layers as stored (load_quads makes
     them dense): each rebuilt from the file's codes and centroids."""
+    from quads.quant.layers import CodebookConv1d, CodebookLinear
+    from quads.quant.packing import load_quads
+    from quads.runtime.quadsfile import Codebook, read_quads
+
     model, meta = load_quads(path)
     _, tensors = read_quads(path)
     for name, t in tensors.items():
@@ -60,6 +61,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default="runs/demo/quads-4bit/model.quads")
     args = p.parse_args()
+    from quads.quant.packing import load_quads, save_quads, size_breakdown
+    from quads.runtime.quadsfile import decode_codes, pack_bits, parse, read_quads
 
     model, meta = with_codebooks(Path(args.model))
     bits = int(meta.get("bits", 4))
@@ -108,6 +111,7 @@ def main() -> None:
             lzma.decompress(data, **LZMA)
 
     result = {
+        "provenance": provenance(args.model),
         "model": args.model,
         "original_bytes": Path(args.model).stat().st_size,
         "bytes": {codec: s["total"] for codec, s in sizes.items()},
@@ -130,6 +134,8 @@ def main() -> None:
     cols = list(layers[0])
     lines = [
         f"# Entropy coding of the codes: `{args.model}`",
+        "",
+        provenance_line(result["provenance"]),
         "",
         f"- packed at {bits} bits (codec none): {result['bytes']['none']:,} bytes "
         f"(codes {result['codes_bytes']['none']:,})",

@@ -6,7 +6,7 @@ Whisper large beside them.
                                  [--accuracy-only --out latency_medium]
 
 Paths (batch 1, the model's context):
-  torch             the .quads file loaded by `quads.inference` (dense fp32 weights, PyTorch)
+  torch             the .quads file loaded by `quads.inference.load_student` (dense fp32, PyTorch)
   ort-fp32          ONNX Runtime, fp32 (codes + codebooks folded into dense weights at start)
   ort-int8          ONNX Runtime dynamic int8 (weights int8 per tensor, activations per call)
   ort-int8-channel  the same with a weight scale per output channel
@@ -50,14 +50,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import torch
-
-from quads.audio import featurize
-from quads.data.corpus import read_corpus
-from quads.evaluate.cost import whisper_encoder_gmacs
-from quads.inference import load_model
-from quads.runtime.audio import fit_to_context, load_audio, log_mel, trim_silence
-from quads.runtime.export import PLAIN_SCHEMES, choose_int8, export_onnx
-from quads.runtime.session import session_options
+from provenance import provenance, provenance_line
 
 RESULTS = Path(__file__).parent / "results"
 TRIM_THRESHOLDS_DB = (-30.0, -45.0)
@@ -76,6 +69,8 @@ def shown_path(path: str | Path) -> str:
 def onnx_paths(model: Path, folder: Path, chosen) -> dict[str, Path]:
     """Write the fp32 ONNX model and every int8 scheme (the plain ones and the chosen one)
     into `folder`."""
+    from quads.runtime.export import PLAIN_SCHEMES, export_onnx
+
     schemes = {None: None, **{s: s for s in PLAIN_SCHEMES}, chosen: chosen}
     out = {}
     for scheme in schemes:
@@ -98,6 +93,8 @@ class Runner:
             with torch.inference_mode():
                 return self.torch_model(torch.from_numpy(mel)).numpy()
         if threads not in self.sessions:
+            from quads.runtime.session import session_options
+
             self.sessions[threads] = ort.InferenceSession(
                 str(self.file), session_options(threads), providers=["CPUExecutionProvider"]
             )
@@ -109,6 +106,8 @@ def matmul_peak_gflops(threads: int, clock=time.perf_counter) -> float:
     clock=time.thread_time, per second of this thread's CPU time: the best of several
     products by PyTorch and by ONNX Runtime (whose MLAS kernels run faster here)."""
     from onnx import TensorProto, helper
+
+    from quads.runtime.session import session_options
 
     n = 2048
     torch.set_num_threads(threads)
@@ -142,6 +141,8 @@ def all_logits(path: Runner, mels: np.ndarray) -> np.ndarray:
 
 def trimmed_eval(path: Runner, audios, labels, truth, threshold_db: float, n_mels: int) -> dict:
     """Accuracy and mean cost per clip with silence trimmed (1 thread, one clip at a time)."""
+    from quads.runtime.audio import log_mel, trim_silence
+
     right, times, cpu, frames = 0, [], [], []
     for audio, t in zip(audios, truth):
         mel = log_mel(trim_silence(audio, threshold_db), n_mels)[None]
@@ -201,7 +202,7 @@ def baselines(ctx: float, runs: int) -> list[dict]:
     """The teacher and Whisper large at the student's context (PyTorch), as before."""
     from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
-    from quads.evaluate.cost import latency, whisper_config
+    from quads.evaluation.cost import latency, whisper_config, whisper_encoder_gmacs
     from quads.models.student import short_context_config
     from quads.models.whisper_weights import load_whisper
 
@@ -269,6 +270,8 @@ def measure_timing(paths: list[Runner], mel: np.ndarray, runs: int, block: int =
 def measure_cold_start(model: Path, files: dict[str, Path], data: str, int8: str) -> dict:
     """Cold start of `quads predict` on one clip, per engine and file (`int8`: the name of
     the chosen int8 path in `files`)."""
+    from quads.data.corpus import read_corpus
+
     clip_path = str(read_corpus(data, "fsc", "test").utterances[0].path)
     cold = {
         "torch (.quads)": cold_start(["predict", str(model), clip_path, "--engine", "torch"]),
@@ -288,6 +291,9 @@ def timing_only(
     args, model: Path, paths: list[Runner], files: dict, settings, gmacs, int8: str
 ) -> None:
     """--timing-only: latency (wall and CPU) and cold start, no accuracy."""
+    from quads.data.corpus import read_corpus
+    from quads.runtime.audio import fit_to_context, load_audio, log_mel
+
     clip = fit_to_context(
         load_audio(read_corpus(args.data, "fsc", "test").utterances[0].path), settings.n_samples
     )
@@ -307,6 +313,7 @@ def timing_only(
         row["cpu_floor_pct_1t"] = round(100 * (2 * gmacs / peak_cpu * 1000) / row["cpu_ms_1t"])
         rows.append(row)
     result = {
+        "provenance": provenance(model),
         "model": shown_path(model),
         "gmacs": round(gmacs, 3),
         "int8_chosen_on_valid": int8,
@@ -322,6 +329,8 @@ def timing_only(
     lines = [
         f"# Latency and cold start, batch 1, {settings.context_seconds:g} s context, "
         f"{gmacs:.2f} GMACs (`--timing-only`)",
+        "",
+        provenance_line(result["provenance"]),
         "",
         f"Load average during the run {', '.join(f'{x:.1f}' for x in result['load_average'])}"
         " on 2 cores: the wall clock counts the time other jobs held the core; cpu_ms_1t (CPU "
@@ -358,20 +367,27 @@ def main() -> None:
     )
     p.add_argument("--out", default="latency", help="results/<OUT>.{json,md}")
     args = p.parse_args()
+    from quads.audio import featurize
+    from quads.data.corpus import read_corpus
+    from quads.evaluation.cost import whisper_encoder_gmacs
+    from quads.evaluation.int8 import choose_int8
+    from quads.inference import load_student
+    from quads.runtime.audio import fit_to_context, load_audio, log_mel
+
     model = Path(args.model)
     torch.set_num_threads(1)
 
-    loaded = load_model(model)
-    labels, settings = loaded.labels, loaded.settings
+    student, settings, meta = load_student(model)
+    labels = student.labels
     ctx, n_mels = settings.context_seconds, settings.n_mels
-    gmacs = whisper_encoder_gmacs(loaded.model.encoder.config, ctx)
+    gmacs = whisper_encoder_gmacs(student.encoder.config, ctx)
     # The int8 scheme to ship, chosen on valid (1 thread), by the export's own rule.
     chosen, candidates = choose_int8(model, args.data, "valid", log=print)
     tmp = Path(tempfile.mkdtemp(prefix="quads-latency-"))
     atexit.register(shutil.rmtree, tmp, True)  # the ONNX files and clips made here
     files = onnx_paths(model, tmp, chosen)
     int8 = f"ort-{chosen.name}"
-    paths = [Runner("torch", None, loaded.model)] + [Runner(n, f) for n, f in files.items()]
+    paths = [Runner("torch", None, student)] + [Runner(n, f) for n, f in files.items()]
     if args.timing_only:
         timing_only(args, model, paths, files, settings, gmacs, int8)
         return
@@ -382,7 +398,7 @@ def main() -> None:
     agree: dict[str, dict] = {}  # test split, every path on the training featurizer's mel
     audios: dict[str, list[np.ndarray]] = {}
     for split in ("valid", "test"):
-        corpus = read_corpus(args.data, loaded.meta.get("layout", "fsc"), split)
+        corpus = read_corpus(args.data, meta.get("layout", "fsc"), split)
         truth = [u.label for u in corpus.utterances]
         audios[split] = [load_audio(u.path) for u in corpus.utterances]
         fitted = np.stack([fit_to_context(a, settings.n_samples) for a in audios[split]])
@@ -428,6 +444,7 @@ def main() -> None:
         }
         rows.append(row)
     result = {
+        "provenance": provenance(model),
         "model": shown_path(model),
         "note": args.note,
         "data": shown_path(args.data),
@@ -447,6 +464,8 @@ def main() -> None:
     }
     header = [
         f"# Every path of the student, batch 1, {ctx:g} s context, {gmacs:.2f} GMACs",
+        "",
+        provenance_line(result["provenance"]),
         "",
         f"Model `{result['model']}`{f' ({args.note})' if args.note else ''}; accuracy on the "
         f"valid / test splits of `{result['data']}`. valid_changed_vs_fp32 and valid_logit_err "

@@ -27,8 +27,7 @@ import time
 from pathlib import Path
 
 import soundfile as sf
-
-from quads.audio import load_audio, resample
+from provenance import provenance, provenance_line, sha256_file
 
 RESULTS = Path(__file__).parent / "results"
 SPLITS = ("train", "valid", "test")
@@ -44,6 +43,8 @@ def quads(*args: str) -> float:
 
 def copy_at_8k(src: Path, dst: Path) -> int:
     """A manifest at `dst` whose clips are `src`'s resampled to 8 kHz (16-bit WAV)."""
+    from quads.audio import load_audio, resample
+
     n = 0
     for split in SPLITS:
         with (src / f"{split}.csv").open(newline="") as f:
@@ -98,6 +99,8 @@ def markdown(r: dict) -> str:
     pct = "{:.1%}".format
     lines = [
         "# Your own commands, run as a user would",
+        "",
+        provenance_line(r["provenance"]),
         "",
         f"`python benchmarks/own_commands.py` on {r['cpus']} CPU cores (shared with other jobs):",
         f"{r['intents']} intents from `{r['intents_file']}`, voiced by espeak-ng "
@@ -173,9 +176,11 @@ def main() -> None:
         m = evaluate(model, corpora[tested_on], runs[trained_on] / f"eval-{name}.json")
         rows.append(
             {"trained_on": trained_on, "tested_on": tested_on, **m}
-            | {"size_bytes": model.stat().st_size}
+            | {"size_bytes": model.stat().st_size, "model_sha256": sha256_file(model)}
         )
     result = {
+        # the model trained on the synthetic 16 kHz corpus; each row names its own
+        "provenance": provenance(runs["synthetic 16 kHz"] / "model.quads"),
         "intents_file": args.intents,
         "intents": synth["intents"],
         "synth": synth,

@@ -18,15 +18,14 @@ import platform
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
+from provenance import provenance, provenance_line, sha256_file
 from torch import Tensor, nn
 
-from quads.config import QuantConfig
-from quads.models.student import SLUModel, encoder_from_state
-from quads.models.whisper_weights import load_whisper
-from quads.quant import CodebookLayer, quantize_model, quantized_size_bits, save_quads
-from quads.quant.packing import size_breakdown
+if TYPE_CHECKING:
+    from quads.models.student import SLUModel
 
 RESULTS = Path(__file__).parent / "results"
 LABELS = Path(__file__).parents[1] / "src/quads/data/labels/fsc_intents.txt"
@@ -44,6 +43,9 @@ def rel_error(w: Tensor, q: Tensor) -> float:
 
 
 def student() -> SLUModel:
+    from quads.models.student import SLUModel, encoder_from_state
+    from quads.models.whisper_weights import load_whisper
+
     w = load_whisper("tiny.en")
     encoder = encoder_from_state(w.config, w.encoder_state)
     labels = [line.strip() for line in LABELS.read_text().splitlines() if line.strip()]
@@ -52,9 +54,14 @@ def student() -> SLUModel:
 
 
 def run(bits_list: list[int], iters: int) -> dict:
+    from quads.config import QuantConfig
+    from quads.quant import CodebookLayer, quantize_model, quantized_size_bits, save_quads
+    from quads.quant.packing import size_breakdown
+
     base = student()
     dense = {n: m.weight.detach().clone() for n, m in base.named_modules() if _is_layer(m)}
-    results: dict = {"model": "tiny.en encoder + Linear(384, 31)", "kmeans_iters": iters}
+    results: dict = {"provenance": provenance()}  # no model file: each is hashed below
+    results |= {"model": "tiny.en encoder + Linear(384, 31)", "kmeans_iters": iters}
     results["params_quantized"] = sum(w.numel() for w in dense.values())
     results["torch"] = torch.__version__
     results["cpu"] = f"{platform.machine()}, {torch.get_num_threads()} threads"
@@ -86,10 +93,12 @@ def run(bits_list: list[int], iters: int) -> dict:
             path = Path(tmp) / f"tiny.en-{bits}bit.quads"
             size = save_quads(path, model, {"labels": model.labels, "bits": bits})
             parts = size_breakdown(path)
+            sha256 = sha256_file(path)
         ratios = [v["ratio"] for v in layers.values()]
         results["bits"][str(bits)] = {
             "file_bytes": size,
             "file_mib": size / 2**20,
+            "file_sha256": sha256,
             "codes_bytes": parts["codes"],
             "overhead_bytes": parts["overhead"],
             "breakdown": parts,
@@ -114,6 +123,9 @@ def markdown(r: dict) -> str:
     bits = list(r["bits"])
     out = [
         "# Codebook vs uniform quantization of Whisper tiny.en",
+        "",
+        provenance_line(r["provenance"])
+        + " The sha256 of each .quads file: quantize_whisper.json.",
         "",
         f"Model: {r['model']} ({r['params_quantized']:,} quantized weights; biases, LayerNorms in"
         f" fp16; the sinusoidal position table regenerated). k-means: k-means++ init, at most"
@@ -158,8 +170,14 @@ def markdown(r: dict) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bits", type=int, nargs="+", default=[2, 3, 4, 8])
-    ap.add_argument("--iters", type=int, default=QuantConfig().kmeans_iters)
+    ap.add_argument(
+        "--iters", type=int, help="Lloyd iterations at most (default: QuantConfig's kmeans_iters)"
+    )
     args = ap.parse_args()
+    if args.iters is None:
+        from quads.config import QuantConfig
+
+        args.iters = QuantConfig().kmeans_iters
     results = run(args.bits, args.iters)
     text = markdown(results)
     print(text)

@@ -31,16 +31,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import soundfile as sf
+from provenance import provenance, provenance_line
 
-from quads.config import RejectionConfig
-from quads.data.corpus import read_corpus
-from quads.data.synth import ACCENTS, VARIANTS, Clip, Speaker, synthesize
-from quads.evaluate.rejection import calibrate_model
-from quads.inference import classify_files, load_model
-from quads.quant.packing import rewrite_meta
+if TYPE_CHECKING:
+    from quads.synth.corpus import Speaker
 
 RESULTS = Path(__file__).parent / "results"
 SR = 16000
@@ -92,6 +90,8 @@ OUT_OF_DOMAIN = [
 
 
 def speakers(n: int, seed: int) -> list[Speaker]:
+    from quads.synth.corpus import ACCENTS, VARIANTS, Speaker
+
     rng = random.Random(seed)
     return [
         Speaker(
@@ -107,6 +107,8 @@ def speakers(n: int, seed: int) -> list[Speaker]:
 
 def make_ood(folder: Path, per_phrase: int, seed: int) -> list[Path]:
     """Out-of-domain commands, each by `per_phrase` random speakers (cached on disk)."""
+    from quads.synth.corpus import Clip, synthesize
+
     folder.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
     paths = []
@@ -188,10 +190,17 @@ def main() -> None:
     p.add_argument("--clips", type=int, default=1000, help="clips of the memory run")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
+    from quads.api import load_model
+    from quads.config import RejectionConfig
+    from quads.data.corpus import read_corpus
+    from quads.evaluation.rejection import calibrate_model
+    from quads.quant.packing import rewrite_meta
+
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
-    result: dict = {"model": str(args.model), "data": str(args.data)}
+    result: dict = {"provenance": provenance(args.model)}
+    result |= {"model": str(args.model), "data": str(args.data)}
 
     def save(stage: str) -> None:
         """Results so far (each stage is written as soon as it is measured)."""
@@ -223,24 +232,21 @@ def main() -> None:
 
     valid = read_corpus(args.data, layout, "valid")
     cfg = RejectionConfig(max_accuracy_drop=args.max_drop)
-    entry = calibrate_model(loaded.model, loaded.settings, valid, cfg)
+    entry = calibrate_model(loaded, valid, cfg)
     rewrite_meta(model, {"rejection": entry})
     loaded = load_model(model)
     result["rejection"] = entry
     save("calibration")
 
     def answers(paths: list[Path], reject: bool = True) -> list:
-        return list(classify_files(loaded, paths, 1, 16, reject))
+        return loaded.predict(paths, 1, reject)
 
     # 2. in-domain test accuracy, without and with rejection
     test = read_corpus(args.data, layout, "test")
     paths, truth = [u.path for u in test.utterances], [u.label for u in test.utterances]
     guarded = answers(paths)
-    gated = [i for i, q in enumerate(guarded) if not q.top]  # the model did not run on these
-    plain = list(guarded)
-    for i, q in zip(gated, answers([paths[i] for i in gated], reject=False)):
-        plain[i] = q
-    acc = float(np.mean([q.top[0][0] == t for q, t in zip(plain, truth)]))
+    plain = answers(paths, reject=False)
+    acc = float(np.mean([q.best == t for q, t in zip(plain, truth)]))
     acc_rej = float(np.mean([q.intent == t for q, t in zip(guarded, truth)]))
     result["in_domain_test"] = {
         "n": len(paths),
@@ -306,6 +312,7 @@ def main() -> None:
 def markdown(r: dict) -> str:
     """The results so far as Markdown (stages not yet measured are left out)."""
     lines = ["# Rejection and bounded memory", ""]
+    lines += [provenance_line(r["provenance"]), ""]
     lines.append(f"Model `{r['model']}`, corpus `{r['data']}`.")
     e, d, o, m = (r.get(k) for k in ("rejection", "in_domain_test", "out_of_domain", "memory"))
     if e:

@@ -35,20 +35,14 @@ import json
 import logging
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+from provenance import provenance, provenance_line, sha256_file
 
-from quads.audio import load_audio, log_mel
-from quads.config import load_config
-from quads.data.augment import add_noise
-from quads.data.corpus import Utterance, read_corpus
-from quads.data.dataset import fit
-from quads.data.synth import build_corpus, engine_of
-from quads.demo import DEMO_CORPUS
-from quads.evaluate.metrics import breakdown
-from quads.inference import LoadedModel, load_model
-from quads.train.baselines import compare, row_name
+if TYPE_CHECKING:
+    from quads.data.types import Utterance
+    from quads.runtime.predict import Model
 
 HOLDOUT = "jm_kumo"
 SNRS = (None, 20.0, 10.0, 5.0)  # None: the clean clip
@@ -67,31 +61,30 @@ ENGINES = ("espeak", "flite", "kokoro")
 RESULTS = Path(__file__).parent / "results"
 
 
-@torch.inference_mode()
-def predict(loaded: LoadedModel, utterances: list[Utterance], snr: float | None) -> list[str]:
+def predict(model: Model, utterances: list[Utterance], snr: float | None) -> list[str]:
     """Labels predicted for the clips, with pink noise at `snr` dB (seeded per clip)."""
-    s, model = loaded.settings, loaded.model
-    preds: list[str] = []
-    for start in range(0, len(utterances), 32):
-        mels = []
-        for k, u in enumerate(utterances[start : start + 32]):
-            audio = load_audio(u.path, s.sample_rate)[: s.n_samples]
-            if snr is not None:
-                audio = add_noise(audio, np.random.default_rng(start + k), snr, "pink")
-            mels.append(log_mel(fit(audio, s.n_samples), s.n_mels))
-        preds += [model.labels[int(i)] for i in model(torch.stack(mels)).argmax(-1)]
-    return preds
+    from quads.data.augment import add_noise
+    from quads.runtime.audio import load_audio
+
+    audio = [load_audio(u.path) for u in utterances]
+    if snr is not None:
+        audio = [add_noise(a, np.random.default_rng(k), snr, "pink") for k, a in enumerate(audio)]
+    return [p.best for p in model.predict(audio, 1, reject=False, batch_size=32)]
 
 
 def by_group(truth: list[str], pred: list[str], groups: list[str], labels: list[str]) -> dict:
     """Utterances, accuracy and macro-F1 per group, and of all of them ("all")."""
+    from quads.evaluation.metrics import breakdown
+
     by = breakdown(truth, pred, groups, labels, "fsc")
     by["all"] = breakdown(truth, pred, ["all"] * len(truth), labels, "fsc")["all"]
     return by
 
 
-def score(loaded: LoadedModel, utterances: list[Utterance]) -> dict:
+def score(loaded: Model, utterances: list[Utterance]) -> dict:
     """Accuracy per engine and noise level."""
+    from quads.synth.corpus import engine_of
+
     truth = [u.label for u in utterances]
     engines = [engine_of(u.speaker) for u in utterances]
     out = {}
@@ -104,6 +97,9 @@ def score(loaded: LoadedModel, utterances: list[Utterance]) -> dict:
 
 def test_sets(data: str) -> dict[str, tuple[Path, str]]:
     """Build (or check) the corpora every student is scored on: {name: (root, split)}."""
+    from quads.demo import DEMO_CORPUS
+    from quads.synth.corpus import build_corpus
+
     mixed, flite = Path(f"{data}-mixed"), Path(f"{data}-espeak+flite")
     kokoro, voices = Path(f"{data}-kokoro-valid"), Path(f"{data}-flite-voices")
     build_corpus(mixed, **DEMO_CORPUS["fsc"], shares=SHARES["mixed"], kokoro_holdout=HOLDOUT)
@@ -194,6 +190,13 @@ def main() -> None:
         "--name", help="results file name, without suffix (robustness, or robustness-model)"
     )
     args = p.parse_args()
+    from quads.api import load_model
+    from quads.config import load_config
+    from quads.data.corpus import read_corpus
+    from quads.demo import DEMO_CORPUS
+    from quads.synth.corpus import build_corpus
+    from quads.train.baselines import compare, row_name
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     RESULTS.mkdir(parents=True, exist_ok=True)
     if args.model:
@@ -204,17 +207,20 @@ def main() -> None:
         student = {"trained_on": trained, "tests": {}}
         for name, utts in tests.items():
             student["tests"][name] = score(loaded, utts)
-        results = {"model": str(args.model), "students": {args.model.parent.name: student}}
+        results = {"provenance": provenance(args.model), "model": str(args.model)}
+        results["students"] = {args.model.parent.name: student}
         stem = args.name or "robustness-model"
         (RESULTS / f"{stem}.json").write_text(json.dumps(results, indent=2) + "\n")
-        table = markdown(results)
+        table = provenance_line(results["provenance"]) + "\n\n" + markdown(results)
         (RESULTS / f"{stem}.md").write_text(table)
         print(table)
         return
 
     builtin = test_sets(args.data)
     tests = {**builtin, **{x: where(x) for x in args.extra}}
-    results: dict = {"preset": args.preset, "overrides": args.set, "holdout": HOLDOUT}
+    # one model per student: each student's "model" and "model_sha256" name it
+    results: dict = {"provenance": provenance()}
+    results |= {"preset": args.preset, "overrides": args.set, "holdout": HOLDOUT}
     results["pooled"] = {name: split for name, (_, split) in builtin.items()}
     results["students"] = {}
     for name in [args.only] if args.only else list(SHARES):
@@ -228,6 +234,8 @@ def main() -> None:
         loaded = load_model(model_path)
         results["students"][name] = {
             "trained_on": TRAINED_ON[name],
+            "model": str(model_path),
+            "model_sha256": sha256_file(model_path),
             "train_clips": {s: v["engines"] for s, v in summary["splits"].items()},
             "minutes": round((time.time() - t0) / 60, 1),
             "tests": {
@@ -237,7 +245,8 @@ def main() -> None:
         }
     stem = (args.name or "robustness") + (f"-{args.only}" if args.only else "")
     (RESULTS / f"{stem}.json").write_text(json.dumps(results, indent=2) + "\n")
-    table = families(results) + "\n" + markdown(results)
+    table = provenance_line(results["provenance"]) + "\n\n" + families(results) + "\n"
+    table += markdown(results)
     (RESULTS / f"{stem}.md").write_text(table)
     print(table)
 

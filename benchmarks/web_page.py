@@ -12,19 +12,14 @@ import argparse
 import atexit
 import json
 import shutil
-import sys
 import tempfile
 import threading
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
-from headless import Browser  # noqa: E402
-
-from quads.data.corpus import read_corpus  # noqa: E402
-from quads.runtime.web import build_site, make_server  # noqa: E402
+from headless import Browser
+from provenance import provenance
 
 RESULTS = Path(__file__).parent / "results"
 RESULT = "document.getElementById('result')"
@@ -36,6 +31,8 @@ def main() -> None:
     p.add_argument("--data", default="data/synth-fsc")
     p.add_argument("--clips", type=int, default=10, help="test clips played to the page")
     args = p.parse_args()
+    from quads.data.corpus import read_corpus
+    from quads.runtime.web import build_site, make_server
 
     tmp = Path(tempfile.mkdtemp(prefix="quads-web-"))
     atexit.register(shutil.rmtree, tmp, True)  # the ONNX files and clips made here
@@ -77,6 +74,7 @@ def main() -> None:
     right = sum(r["truth"] == r["page"] for r in rows)
     parts = Path(args.model).resolve().parts  # shown from its runs/ folder on, as in any clone
     summary = {
+        "provenance": provenance(args.model),
         "model": "/".join(parts[parts.index("runs") :]) if "runs" in parts else args.model,
         "model_bytes": info["bytes"],
         "clips": rows,

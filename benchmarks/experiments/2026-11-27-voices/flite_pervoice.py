@@ -1,13 +1,17 @@
-"""Accuracy per Flite base voice of a .quads model on data/robust-flite-voices (a split)."""
+"""Accuracy per Flite base voice of a .quads model on data/robust-flite-voices (a split).
+
+    python benchmarks/experiments/2026-11-27-voices/flite_pervoice.py MODEL [SPLIT]
+
+Run from the repository root (data/ paths are relative to it).
+"""
 
 import sys
 from pathlib import Path
 
-sys.path.insert(0, "benchmarks")
-from robustness import by_group, predict  # noqa: E402
+from robustness_26dcfd5 import by_group, predict  # benchmarks/robustness.py at 26dcfd5
 
-from quads.data.corpus import read_corpus  # noqa: E402
-from quads.inference import load_model  # noqa: E402
+from quads.data.corpus import read_corpus
+from quads.inference import load_model
 
 loaded, split = load_model(sys.argv[1]), sys.argv[2] if len(sys.argv) > 2 else "valid"
 utts = read_corpus(Path("data/robust-flite-voices"), "fsc", split).utterances
