@@ -1,0 +1,105 @@
+"""Regenerate the README's results table from the results files.
+
+    python docs/results_table.py          # rewrites README.md between the markers
+    python docs/results_table.py --check  # exit 1 if README.md is out of date
+
+Each row reads its numbers from one results file under benchmarks/results/; a row whose
+file is missing is left out. Standard library only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = "benchmarks/results"
+START, END = "<!-- results-table:start -->", "<!-- results-table:end -->"
+
+
+def _fsc_row(name: str) -> dict:
+    rows = json.loads((ROOT / RESULTS / "fsc/results.json").read_text())["rows"]
+    return next(r for r in rows if r["name"] == name)
+
+
+# (recipe / model, data, results file, how to read accuracy, macro-F1 and size from it)
+ROWS = [
+    (
+        "`make demo` (`fsc-demo`): QUADS 4-bit",
+        "synthetic FSC, 31 intents; 300 test clips, 16 unseen voices",
+        "demo_run.json",
+        lambda d: (d["accuracy"], d["f1"], d["size_bytes"]),
+    ),
+    (
+        "`quads demo --layout slurp` (`slurp-demo`): QUADS 4-bit",
+        "synthetic SLURP, real SLURP sentences, 60 intents; 225 test clips, unseen sentences",
+        "slurp_demo/run.json",
+        lambda d: (d["accuracy"], d["f1"], d["size_bytes"]),
+    ),
+    (
+        "FSC method table (`fsc-bench`): QUADS 4-bit",
+        "synthetic FSC `medium`, espeak-ng; 900 test clips, 30 unseen voices",
+        "fsc/results.json",
+        lambda d: (lambda r: (r["accuracy"], r["f1"], r["size_bytes"]))(_fsc_row("quads-4bit")),
+    ),
+    (
+        "FSC method table (`fsc-bench`): distill -> PTQ 4-bit",
+        "the same",
+        "fsc/results.json",
+        lambda d: (lambda r: (r["accuracy"], r["f1"], r["size_bytes"]))(
+            _fsc_row("distill_ptq-4bit")
+        ),
+    ),
+    (
+        "own commands (`commands-demo`, 1 MCT iteration, stopped after 3 of 5 epochs)",
+        "`examples/my_commands.yaml`, 10 intents; 180 test clips, 6 unseen voices",
+        "own_commands.json",
+        lambda d: (d["test"]["accuracy"], d["test"]["f1"], d["size_bytes"]),
+    ),
+]
+
+NOTES = {
+    "own_commands.json": " (version-1 format: codes not entropy-coded)",
+}
+
+
+def table() -> str:
+    lines = [
+        "| recipe / model | data | test accuracy | macro-F1 | size (bytes) | results |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for recipe, data, file, read in ROWS:
+        path = ROOT / RESULTS / file
+        if not path.exists():
+            continue
+        acc, f1, size = read(json.loads(path.read_text()))
+        link = f"[{file}]({RESULTS}/{file})"
+        size_text = f"{size:,}{NOTES.get(file, '')}"
+        lines.append(
+            f"| {recipe} | {data} | {100 * acc:.2f} % | {100 * f1:.2f} % | {size_text} | {link} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--check", action="store_true", help="only check that README.md is current")
+    args = p.parse_args()
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    new = f"{head}{START}\n{table()}\n{END}{tail}"
+    if args.check:
+        if new != text:
+            print("README.md: the results table is out of date (python docs/results_table.py)")
+            return 1
+        return 0
+    readme.write_text(new)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
