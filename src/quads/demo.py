@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from quads.api import load_model
-from quads.config import load_config
+from quads.config import Config, load_config
 from quads.data.corpus import read_corpus
 from quads.data.types import label_space
 from quads.evaluation.cost import cost_table, format_cost_table
@@ -34,9 +34,15 @@ DEMO_CORPUS = {
 }
 
 
+def demo_config(data: Path, out: Path, preset: str = "fsc-demo") -> Config:
+    """The preset, on the demo's own corpus (in the preset's layout) and run folder."""
+    layout = load_config(preset).data.layout
+    return load_config(preset, [f"data.root={data}", f"data.layout={layout}", f"out_dir={out}"])
+
+
 def run_demo(data: Path, out: Path, preset: str = "fsc-demo") -> dict:
     t0 = time.time()
-    cfg = load_config(preset, [f"data.root={data}", f"out_dir={out}"])
+    cfg = demo_config(data, out, preset)
     layout = cfg.data.layout
     log.info("building (or checking) a small synthetic %s corpus in %s", layout, data)
     build_corpus(data, layout=layout, **DEMO_CORPUS[layout])  # skips finished clips
