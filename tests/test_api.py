@@ -297,3 +297,11 @@ def test_each_concept_is_defined_once():
             if any(line.startswith(f"{constant} =") for line in p.read_text().splitlines())
         ]
         assert [p.name for p in defined] == [home], constant
+
+
+def test_the_demo_keeps_its_preset_layout_on_its_own_corpus(tmp_path):
+    from quads.demo import demo_config
+
+    for preset, layout in (("fsc-demo", "fsc"), ("slurp-demo", "slurp")):
+        cfg = demo_config(tmp_path / "data", tmp_path / "run", preset)
+        assert cfg.data.layout == layout and cfg.data.root == str(tmp_path / "data")
