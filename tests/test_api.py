@@ -24,7 +24,7 @@ from quads.data.corpus import detect_layout, read_corpus
 from quads.data.types import label_space
 from quads.quant.packing import rewrite_meta, save_quads
 from quads.quant.surgery import quantize_model
-from quads.synth.intents import load_intents
+from quads.synth.intents import load_grammar
 
 SRC = Path(quads.__file__).parent
 ENGINES = ("torch", "onnxruntime")
@@ -182,12 +182,12 @@ def test_verbose_and_version_work_after_the_subcommand(capsys):
 def test_intents_corpora_refuse_the_layout_options(tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "quads.cli", "synth", "--intents", "x.yaml", "-o", str(tmp_path)]
-        + ["--engine-share", "kokoro=0.3"],
+        + ["--outliers", "5", "--text", "templates"],
         capture_output=True,
         text=True,
     )
     assert done.returncode == 1
-    assert "--engine-share does not apply to --intents" in done.stderr
+    assert "--text, --outliers does not apply to --intents" in done.stderr
 
 
 # --------------------------------------------------------------------------- data in
@@ -209,12 +209,13 @@ def test_a_folder_holding_only_a_test_split_is_detected(fsc_tiny, tmp_path):
 def test_yes_no_on_off_are_commands_not_booleans(tmp_path):
     path = tmp_path / "words.yaml"
     path.write_text("intents:\n  yes: [yes, yeah]\n  no: no\n  on: [on]\n  off: [off, Off]\n")
-    assert [(i.name, i.phrases) for i in load_intents(path)] == [
-        ("yes", ("yes", "yeah")),
-        ("no", ("no",)),
-        ("on", ("on",)),
-        ("off", ("off", "Off")),
-    ]
+    grammar = load_grammar(path)
+    assert {name: [e.text for e in es] for name, es in grammar.intents.items()} == {
+        "yes": ["yes", "yeah"],
+        "no": ["no"],
+        "on": ["on"],
+        "off": ["off", "Off"],
+    }
 
 
 # --------------------------------------------------------------------------- the house

@@ -22,6 +22,7 @@ SCRIPTS = {
     "own_commands.py": ["--intents", "--data", "--out", "--budget"],
     "paper_tables.py": ["--layout", "--rows", "--shard", "--trained-only"],
     "quantize_whisper.py": ["--bits", "--iters"],
+    "real_speech.py": ["--set", "--real", "--out"],
     "rejection.py": ["--model", "--data", "--work", "--max-drop"],
     "robustness.py": ["--only", "--model", "--extra", "--set", "--name"],
     "web_page.py": ["--model", "--data", "--clips"],
@@ -80,3 +81,30 @@ def test_provenance_without_model():
     prov = load_provenance().provenance()
     assert "model" not in prov and "model_sha256" not in prov
     assert set(prov) == {"commit", "dirty", "machine", "date"}
+
+
+def test_real_speech_scores_every_clip_of_a_set(tmp_path, fsc_tiny):
+    """benchmarks/real_speech.py on a set laid out like ../shared/data/real-speech."""
+    import real_speech
+    from helpers import tiny_slu_model
+
+    from quads.config import QuantConfig
+    from quads.data.corpus import read_corpus
+    from quads.quant.packing import save_quads
+    from quads.quant.surgery import quantize_model
+
+    corpus = read_corpus(fsc_tiny, "fsc", "test")
+    rows = ["path,label,speaker,transcript"]
+    rows += [f"{u.path},{u.label},{u.speaker},x" for u in corpus.utterances]
+    (tmp_path / "set").mkdir()
+    (tmp_path / "set" / "clips.csv").write_text("\n".join(rows) + "\n")
+    model = tiny_slu_model(corpus.labels, d_model=32, layers=1, positions=150)
+    quantize_model(model, QuantConfig(bits=4))
+    path = tmp_path / "m.quads"
+    save_quads(path, model, {"features": {"n_mels": 80, "context_seconds": 3.0}})
+
+    clips = real_speech.read_set(tmp_path / "set")
+    result = real_speech.score(path, clips)
+    assert result["n"] == len(corpus) and result["errors"] == 0
+    assert result["answered_right"] <= result["top1_accuracy"]
+    assert set(result["per_word"]) == {u.label for u in corpus.utterances}

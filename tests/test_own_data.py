@@ -23,7 +23,8 @@ from quads.data.splits import speaker_of, split_by_speaker
 from quads.data.types import CorpusError
 from quads.evaluation.metrics import evaluate_predictions
 from quads.quant.packing import load_quads
-from quads.synth.intents import IntentsError, build_intents_corpus, load_intents
+from quads.synth.grammar import GrammarError
+from quads.synth.intents import build_intents_corpus, load_grammar
 from quads.train.mct import Trainer
 
 LABELS = ["go", "stop", "yes"]  # each a tone of its own pitch
@@ -232,12 +233,12 @@ def test_any_rate_and_channel_count_loads_as_16k_mono(tmp_path, rate, channels):
 
 
 def test_context_is_picked_from_the_data(tmp_path, whispers):
-    assert pick_context(0.6) == 1.0 and pick_context(3.06) == 3.5 and pick_context(95) == 30.0
+    assert pick_context(0.6) == 2.0 and pick_context(3.06) == 4.5 and pick_context(95) == 30.0
     root = manifest_corpus(tmp_path / "m", speakers=3)
     cfg = tiny_run(whispers, root, tmp_path / "run")
-    assert cfg.audio.context_seconds == 1.0 and cfg.data.layout == "manifest"
-    cfg = tiny_run(whispers, root, tmp_path / "run", "audio.context_seconds=2.0")
-    assert cfg.audio.context_seconds == 2.0
+    assert cfg.audio.context_seconds == 2.0 and cfg.data.layout == "manifest"  # 0.6 s + 1 s
+    cfg = tiny_run(whispers, root, tmp_path / "run", "audio.context_seconds=1.5")
+    assert cfg.audio.context_seconds == 1.5
 
 
 # --- training on them -----------------------------------------------------------------
@@ -317,8 +318,8 @@ def test_bad_intents_files_say_what_is_wrong(tmp_path):
     }
     for text, message in cases.items():
         bad.write_text(text)
-        with pytest.raises(IntentsError, match=message) as info:
-            load_intents(bad)
+        with pytest.raises(GrammarError, match=message) as info:
+            load_grammar(bad)
         assert str(bad) in str(info.value) and "\n" not in str(info.value)
 
 

@@ -92,23 +92,37 @@ function fitToContext(audio, seconds) {
   return out;
 }
 
+// The graph's probs: a softmax per head, the intents first, then each slot's values with
+// "absent" (index 0) before them (quads.runtime.heads).
 async function classify(recorded) {
   const audio = fitToContext(trimSilence(recorded, info.trim), info.context_seconds);
   const feeds = { audio: new ort.Tensor("float32", audio, [1, audio.length]) };
   const out = await session.run(feeds);
   const probs = Array.from(out.probs.data);
-  return probs.map((p, i) => [info.labels[i], p]).sort((a, b) => b[1] - a[1]);
+  const n = info.labels.length;
+  const ranked = probs.slice(0, n).map((p, i) => [info.labels[i], p]).sort((a, b) => b[1] - a[1]);
+  const slots = {};
+  let start = n;
+  for (const [name, values] of Object.entries(info.slots)) {
+    const head = probs.slice(start, start + values.length + 1);
+    const best = head.indexOf(Math.max(...head));
+    if (best > 0) slots[name] = values[best - 1];
+    start += values.length + 1;
+  }
+  return { ranked, slots };
 }
 
-function show(ranked) {
+function show({ ranked, slots }) {
   const [label, p] = ranked[0];
   const r = $("result");
   r.dataset.intent = label;
   r.dataset.probability = p.toFixed(4);
+  r.dataset.slots = JSON.stringify(slots);
+  const said = Object.entries(slots).map(([k, v]) => `<div class="slot">${k}: <b>${v}</b></div>`);
   const rows = ranked.slice(0, 5).map(([l, q]) =>
     `<tr><td>${l}</td><td>${(100 * q).toFixed(1)} %</td><td class="bar"><div style="width:${(100 * q).toFixed(1)}%"></div></td></tr>`);
-  r.innerHTML = `<div class="intent">${label}</div><div>probability ${(100 * p).toFixed(1)} %</div>` +
-    `<table>${rows.join("")}</table>`;
+  r.innerHTML = `<div class="intent">${label}</div>${said.join("")}` +
+    `<div>probability ${(100 * p).toFixed(1)} %</div><table>${rows.join("")}</table>`;
 }
 
 async function listen() {
@@ -118,8 +132,7 @@ async function listen() {
     const audio = await record(info.listen_seconds);
     status("Thinking…");
     const t0 = performance.now();
-    const ranked = await classify(audio);
-    show(ranked);
+    show(await classify(audio));
     status(`Done in ${(performance.now() - t0).toFixed(0)} ms, in this browser.`);
   } catch (e) {
     status(`Error: ${e.message || e}`);

@@ -114,13 +114,15 @@ def evaluate(
     engine: str = "auto",
 ) -> dict:
     """Accuracy, macro-F1 and per-intent scores of a model on a corpus split (any layout;
-    the labels are the model's own). Scores are of the model's top answer; with `reject`,
+    the labels are the model's own), and for a model with slots the command acceptance
+    (intent and every slot right), per-slot scores and slot F1. Scores are of the model's
+    top answer; with `reject`,
     "rejection" says how many clips the model would answer "unknown" and what that costs.
     "by_engine" breaks a synthetic corpus down by TTS engine."""
     from quads.data.auto import note_audio, scan_audio
     from quads.data.corpus import read_corpus
     from quads.data.types import GENERIC_LAYOUTS
-    from quads.evaluation.metrics import breakdown, evaluate_predictions
+    from quads.evaluation.metrics import breakdown, score_commands
     from quads.runtime.gate import LOW_CONFIDENCE, NO_SPEECH
     from quads.synth.corpus import engine_of
 
@@ -133,19 +135,20 @@ def evaluate(
     for p in preds:
         if p.error:
             raise ValueError(p.error)
-    y_true = [u.label for u in corpus.utterances]
-    y_pred = [p.best for p in preds]
+    truth = [u.command for u in corpus.utterances]
+    heard = [(p.best, p.heard) for p in preds]
     kind = model.meta.get("layout")  # FSC/SLURP labels split into slots
     kind = None if kind in GENERIC_LAYOUTS else kind
-    result = evaluate_predictions(y_true, y_pred, model.labels, kind)
+    result = score_commands(truth, heard, model.labels, model.heads.slot_names, kind)
     if reject:
         n = len(preds)
+        answered = [(p.intent, p.slots) for p in preds]
         result["rejection"] = {
             "threshold": model.rejection.get("threshold", 0.0),
             "rejected": sum(p.intent is None for p in preds) / n,
             "rejected_no_speech": sum(p.reason == NO_SPEECH for p in preds) / n,
             "rejected_low_confidence": sum(p.reason == LOW_CONFIDENCE for p in preds) / n,
-            "accuracy_with_rejection": sum(p.intent == t for p, t in zip(preds, y_true)) / n,
+            "accuracy_with_rejection": sum(a == t for a, t in zip(answered, truth)) / n,
         }
     result["model"] = model.path
     if Path(model.path).is_file():
@@ -153,6 +156,7 @@ def evaluate(
     result["engine"] = model.engine
     result["seconds"] = round(time.time() - t0, 2)
     engines = [engine_of(u.speaker) for u in corpus.utterances]
+    y_true, y_pred = [t for t, _ in truth], [p for p, _ in heard]
     result["by_engine"] = breakdown(y_true, y_pred, engines, model.labels, kind)
     result["skipped_rows"] = len(corpus.skipped)
     return result

@@ -27,12 +27,16 @@ SPLITS = ("train", "valid", "test")
 def cmd_synth(args: argparse.Namespace) -> None:
     from quads.api import synth
 
-    options: dict = {"utterances": args.utterances, "seed": args.seed, "workers": args.workers}
+    options: dict = {
+        "utterances": args.utterances,
+        "seed": args.seed,
+        "workers": args.workers,
+        "shares": _engine_shares(args.engine_share),
+        "sizes": dict(zip(SPLITS, args.split_sizes)) if args.split_sizes else None,
+    }
     if args.intents:
         # The corpus-layout options have no meaning for your own commands: refuse, not ignore.
         layout_only = {
-            "--engine-share": args.engine_share,
-            "--split-sizes": args.split_sizes,
             "--kokoro-holdout": args.kokoro_holdout,
             "--text": args.text,
             "--voices-per-sentence": args.voices_per_sentence,
@@ -43,8 +47,6 @@ def cmd_synth(args: argparse.Namespace) -> None:
             raise ValueError(f"{', '.join(given)} does not apply to --intents corpora")
     else:
         options |= {
-            "shares": _engine_shares(args.engine_share),
-            "sizes": dict(zip(SPLITS, args.split_sizes)) if args.split_sizes else None,
             "kokoro_holdout": args.kokoro_holdout,
             "text": None if args.text == "templates" else (args.text or "default"),
             "voices_per_sentence": args.voices_per_sentence or 3,
@@ -253,7 +255,16 @@ def cmd_report(args: argparse.Namespace) -> None:
 def cmd_demo(args: argparse.Namespace) -> None:
     from quads.demo import run_demo
 
-    layout = args.layout
+    if args.context:
+        from quads.demo import run_grammar_demo
+
+        if args.layout:
+            raise ValueError("--layout does not apply to --context (a grammar's own corpus)")
+        name = Path(args.context).stem
+        data, out = args.data or f"data/{name}", args.out or f"runs/{name}"
+        run_grammar_demo(Path(args.context), Path(data), Path(out), args.config)
+        return
+    layout = args.layout or "fsc"
     data = args.data or ("data/synth-fsc" if layout == "fsc" else "data/synth-slurp-demo")
     out = args.out or ("runs/demo" if layout == "fsc" else "runs/demo-slurp")
     run_demo(Path(data), Path(out), preset=args.config or f"{layout}-demo")
@@ -323,12 +334,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("-o", "--out", required=True, help="corpus folder to write")
     s.add_argument("--layout", choices=["fsc", "slurp", "manifest"], help="default: fsc")
-    s.add_argument("--intents", metavar="YAML", help="your commands (intents, phrasings, slots)")
+    s.add_argument(
+        "--intents",
+        metavar="YAML",
+        help="your commands: our intents YAML or a Picovoice Rhino context (intents, slots)",
+    )
     s.add_argument(
         "--size",
         choices=SIZES,
         default="small",
-        help="corpus size (--intents: 6, 40, 120 or 300 clips per intent)",
+        help="corpus size (--intents: 6, 40, 120 or 300 clips per intent and per 4 slot values)",
     )
     s.add_argument("--utterances", type=int, help="number of clips (overrides --size)")
     s.add_argument("--seed", type=int, default=0, help="voices, wordings and splits")
@@ -496,12 +511,24 @@ def build_parser() -> argparse.ArgumentParser:
     s = command(
         "demo",
         "the whole job on built-in synthetic data: corpus, training, export, evaluation",
-        "quads demo --layout slurp",
+        "quads demo --context examples/coffee_maker.yaml",
     )
-    s.add_argument("--layout", choices=["fsc", "slurp"], default="fsc", help="built-in corpus")
-    s.add_argument("--data", help="corpus folder (default: data/synth-fsc, data/synth-slurp-demo)")
-    s.add_argument("-o", "--out", help="run folder (default: runs/demo, runs/demo-slurp)")
-    s.add_argument("--config", help="training preset (default: fsc-demo, slurp-demo)")
+    s.add_argument("--layout", choices=["fsc", "slurp"], help="built-in corpus (default: fsc)")
+    s.add_argument(
+        "--context",
+        metavar="GRAMMAR",
+        help="a grammar of intents and slots instead (our intents YAML or a Rhino context), "
+        "e.g. examples/coffee_maker.yaml",
+    )
+    s.add_argument(
+        "--data", help="corpus folder (default: data/synth-fsc, data/synth-slurp-demo, data/NAME)"
+    )
+    s.add_argument(
+        "-o", "--out", help="run folder (default: runs/demo, runs/demo-slurp, runs/NAME)"
+    )
+    s.add_argument(
+        "--config", help="training preset (default: fsc-demo, slurp-demo, commands-demo)"
+    )
     s.set_defaults(func=cmd_demo)
     return p
 

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from quads.audio import FeatureSettings
-from quads.data.dataset import SpeechDataset
+from quads.data.dataset import SpeechDataset, trim_batch
 from quads.data.types import Corpus
 from quads.models.student import SLUModel
 from quads.quant.packing import load_quads
@@ -41,6 +41,7 @@ def as_model(
     info = {
         **(meta or {}),
         "labels": model.labels,
+        "slots": model.heads.to_spec(),
         "n_mels": settings.n_mels,
         "context_seconds": settings.context_seconds,
         "features": settings.to_meta(),
@@ -70,14 +71,19 @@ def load(path: str | os.PathLike) -> Model:
 @torch.inference_mode()
 def predict_corpus(
     model: SLUModel, corpus: Corpus, settings: FeatureSettings, batch_size: int = 16
-) -> list[str]:
-    """The predicted label of every utterance of `corpus`, in order: the training loop's
-    validation, batched through the training dataset (the same features as training)."""
+) -> list[tuple[str, dict[str, str]]]:
+    """The predicted command (intent, {slot: value}) of every utterance of `corpus`, in
+    order: the training loop's validation, batched through the training dataset (the same
+    features as training)."""
     was_training = model.training
     model.eval()
-    ds = SpeechDataset(corpus.utterances, model.labels, settings, None)
-    loader = torch.utils.data.DataLoader(ds, batch_size=batch_size)
+    ds = SpeechDataset(corpus.utterances, model.labels, settings, None)  # no targets needed
+    loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, collate_fn=trim_batch)
     device = next(model.parameters()).device
-    preds = [int(i) for mel, _, _ in loader for i in model(mel.to(device)).argmax(-1)]
+    out = []
+    for mel, _, _ in loader:
+        best = [part.argmax(-1).tolist() for part in model.heads.split(model(mel.to(device)))]
+        for intent, *slots in zip(*best):
+            out.append((model.labels[intent], model.heads.slot_values(slots)))
     model.train(was_training)
-    return [model.labels[i] for i in preds]
+    return out

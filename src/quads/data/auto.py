@@ -27,6 +27,10 @@ logger = logging.getLogger("quads")
 
 MAX_CONTEXT = 30.0  # Whisper's window
 CONTEXT_STEP = 0.5  # the picked context is rounded up to a multiple of this
+# People take longer than synthesizers to say the same command (pauses, slower speech): the
+# context leaves this much beyond the longest training clip. Real wake words, trimmed, ran
+# up to 4.7 s where their synthetic clips ran 1.5 s (benchmarks/results/real-wake-words*).
+CONTEXT_HEADROOM = 1.0
 
 
 @dataclass
@@ -80,8 +84,9 @@ def note_audio(scan: AudioScan, what: str) -> None:
 
 
 def pick_context(longest: float) -> float:
-    """Seconds of encoder context for clips of at most `longest` seconds."""
-    return min(MAX_CONTEXT, max(CONTEXT_STEP, math.ceil(longest / CONTEXT_STEP) * CONTEXT_STEP))
+    """Seconds of encoder context for clips of at most `longest` seconds, with headroom."""
+    seconds = math.ceil((longest + CONTEXT_HEADROOM) / CONTEXT_STEP) * CONTEXT_STEP
+    return min(MAX_CONTEXT, seconds)
 
 
 def needs_resolving(cfg: Config) -> bool:

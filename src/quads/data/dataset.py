@@ -1,4 +1,7 @@
-"""`SpeechDataset`: utterances -> (log-mel (n_mels, n_frames), label index, item index).
+"""`SpeechDataset`: utterances -> (log-mel (n_mels, n_frames), targets, item index).
+
+The targets of an utterance are its intent index and each slot's value index
+(`quads.runtime.heads.Heads.targets`), one int64 vector per item.
 
 Clips are checked when the corpus is read (`audio.scan_clip`: header bounds, empty or
 NaN clips), so a bad clip stops the run (or is skipped with data.skip_bad_rows) before
@@ -20,7 +23,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, get_worker_info
+from torch.utils.data import Dataset, default_collate, get_worker_info
 
 from quads.audio import (
     AudioError,
@@ -34,23 +37,41 @@ from quads.audio import (
 )
 from quads.data.augment import Augmenter
 from quads.data.types import OUTLIER, CorpusError, Utterance
+from quads.models.student import valid_frames
+from quads.runtime.heads import Heads
 
 logger = logging.getLogger("quads")
 
 
-def label_indices(utterances: Sequence[Utterance], labels: Sequence[str]) -> list[int]:
-    """Each utterance's index in `labels` (-1 for an outlier: none of them); a CorpusError
-    names an utterance outside them."""
-    index = {label: i for i, label in enumerate(labels)} | {OUTLIER: -1}
+def targets_of(utterances: Sequence[Utterance], heads: Heads) -> list[list[int]]:
+    """Each utterance's targets for the model's heads: its intent index (-1 for an outlier:
+    none of them), then each slot's value index + 1 (0: absent). A CorpusError names an
+    utterance whose intent or slot value is not the model's."""
+    index = {label: i for i, label in enumerate(heads.labels)} | {OUTLIER: -1}
     out = []
     for u in utterances:
         if u.label not in index:
             raise CorpusError(
                 f"{u.path}: utterance {u.id!r} has label {u.label!r}, which is not one of the "
-                f"{len(labels)} labels of this model"
+                f"{len(heads.labels)} labels of this model"
             )
-        out.append(index[u.label])
+        try:
+            out.append(heads.targets(index[u.label], dict(u.slots)))
+        except KeyError as e:
+            raise CorpusError(f"{u.path}: utterance {u.id!r}: {e.args[0]}") from None
     return out
+
+
+PAD_FRAMES = 20  # a trimmed batch keeps a multiple of 0.2 s (few distinct shapes)
+
+
+def trim_batch(batch: list) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Collate, then cut the batch's trailing padding down to its longest clip (rounded up to
+    PAD_FRAMES mel frames). The student hides padding from attention and pooling, so this
+    only saves compute: a batch of 4 s commands in an 8.5 s context costs half."""
+    mel, targets, index = default_collate(batch)
+    frames = -(-int(valid_frames(mel).max()) // PAD_FRAMES) * PAD_FRAMES
+    return mel[..., : min(frames, mel.shape[-1])], targets, index
 
 
 def clip_seconds(path: str) -> float:
@@ -85,24 +106,26 @@ def check_lengths(utterances: Sequence[Utterance], settings: FeatureSettings) ->
 
 
 class SpeechDataset(Dataset):
-    """Items are (mel (n_mels, n_frames) float32, label index, item index)."""
+    """Items are (mel (n_mels, n_frames) float32, targets (heads,) int64, item index).
+    `labels`: the intents, or the model's `Heads` (intents and slots)."""
 
     def __init__(
         self,
         utterances: Sequence[Utterance],
-        labels: Sequence[str],
+        labels: Sequence[str] | Heads,
         settings: FeatureSettings,
         augment: Augmenter | None = None,
         cache: bool = False,
         check: bool = True,
     ) -> None:
         self.utterances = list(utterances)
-        self.labels = list(labels)
+        self.heads = labels if isinstance(labels, Heads) else Heads.of(labels)
+        self.labels = list(self.heads.labels)
         self.settings = settings
         self.augment = augment
         if augment is not None and not augment.babble_from:  # babble from the other clips
             augment.babble_from = [str(u.path) for u in self.utterances]
-        self.targets = label_indices(self.utterances, self.labels)
+        self.targets = torch.tensor(targets_of(self.utterances, self.heads), dtype=torch.int64)
         self.checked = check
         if check:
             check_lengths(self.utterances, settings)

@@ -7,8 +7,9 @@
                                               `audiofolder` with metadata: `file_name`)
 
 Columns (a header row names them, in any order): `path` (or `file_name`), `label` and
-optional `speaker`, `transcript`; a one-file manifest may add `split` (train,
-valid/validation/dev, test).
+optional `speaker`, `transcript`, `slots` (a JSON object {"slot": "value"} of the slots said,
+e.g. {"size": "large", "coffeeDrink": "latte"}; absent slots left out); a one-file manifest
+may add `split` (train, valid/validation/dev, test).
 `path` is relative to the CSV file's folder, or absolute, so a manifest can point at
 clips in several places (a synthetic corpus plus a few real recordings). Without a
 `speaker`, the speaker comes from the file name (`splits.speaker_of`); without a `split`
@@ -21,6 +22,7 @@ with a label training never saw is an error naming the file and line.
 from __future__ import annotations
 
 import csv
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -89,6 +91,11 @@ def _parse(path: Path, split: str | None, rows: RowChecker) -> list[tuple[int, U
                     if not where:
                         rows.bad(path, line, f"unknown split {values['split']!r}")
                         continue
+                try:
+                    slots = _slots(values.get("slots", ""))
+                except ValueError as e:
+                    rows.bad(path, line, f"slots: {e}")
+                    continue
                 audio = Path(values["path"])
                 audio = audio if audio.is_absolute() else path.parent / audio
                 utt = Utterance(
@@ -98,11 +105,29 @@ def _parse(path: Path, split: str | None, rows: RowChecker) -> list[tuple[int, U
                     speaker=values.get("speaker") or speaker_of(audio),
                     transcript=values.get("transcript", ""),
                     split=where,
+                    slots=slots,
                 )
                 out.append((line, utt))
     except (csv.Error, UnicodeDecodeError) as e:
         raise CorpusError(f"{path}: not a valid UTF-8 CSV file ({e})") from None
     return out
+
+
+def _slots(text: str) -> tuple[tuple[str, str], ...]:
+    """A `slots` cell -> ((slot, value), ...) sorted by slot; ValueError says what is wrong."""
+    if not text:
+        return ()
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        raise ValueError(f"{text!r} is not JSON") from None
+    ok = isinstance(data, dict) and all(
+        isinstance(k, str) and k.strip() and isinstance(v, str) and v.strip()
+        for k, v in data.items()
+    )
+    if not ok:
+        raise ValueError(f'{text!r} is not an object of "slot": "value" strings')
+    return tuple(sorted(data.items()))
 
 
 def _draw_splits(path: Path, entries: list[tuple[int, Utterance]]) -> list[tuple[int, Utterance]]:

@@ -37,6 +37,12 @@ class Utterance:
     speaker: str
     transcript: str
     split: str  # "train", "valid" or "test"
+    slots: tuple[tuple[str, str], ...] = ()  # (slot, value) of the slots said, by slot name
+
+    @property
+    def command(self) -> tuple[str, dict[str, str]]:
+        """What a model must hear: the intent and its slots."""
+        return self.label, dict(self.slots)
 
 
 @dataclass
@@ -53,6 +59,16 @@ class Corpus:
     @property
     def speakers(self) -> set[str]:
         return {u.speaker for u in self.utterances}
+
+    @property
+    def slots(self) -> dict[str, list[str]]:
+        """The slot space of these utterances: each slot's values, sorted (a model's slot
+        heads are its training split's)."""
+        values: dict[str, set[str]] = {}
+        for u in self.utterances:
+            for name, value in u.slots:
+                values.setdefault(name, set()).add(value)
+        return {name: sorted(values[name]) for name in sorted(values)}
 
 
 def read_text(path: Path) -> str:

@@ -103,6 +103,61 @@ def evaluate_predictions(
     }
 
 
+ABSENT = "(absent)"  # a slot not said, in the per-slot confusion
+
+
+def slot_scores(truth: list[dict[str, str]], pred: list[dict[str, str]], slots: list[str]) -> dict:
+    """Per slot: accuracy (its value, or its absence, exactly right), precision, recall and F1
+    of the values said (a predicted value is right only if it is the value said) and a
+    confusion {said: {heard: count}} ("(absent)" for no value); "slot_f1": the same F1 over
+    every slot together (micro)."""
+    out: dict = {"slots": {}}
+    totals = Counter()
+    for name in slots:
+        said = [t.get(name) for t in truth]
+        heard = [p.get(name) for p in pred]
+        tp = sum(s is not None and s == h for s, h in zip(said, heard))
+        fp = sum(h is not None and s != h for s, h in zip(said, heard))
+        fn = sum(s is not None and s != h for s, h in zip(said, heard))
+        totals.update(tp=tp, fp=fp, fn=fn)
+        confusion: dict[str, Counter] = {}
+        for s, h in zip(said, heard):
+            confusion.setdefault(s or ABSENT, Counter())[h or ABSENT] += 1
+        out["slots"][name] = {
+            "accuracy": sum(s == h for s, h in zip(said, heard)) / len(said),
+            **_prf(tp, fp, fn),
+            "support": sum(s is not None for s in said),
+            "confusion": {s: dict(c.most_common()) for s, c in sorted(confusion.items())},
+        }
+    out["slot_f1"] = _prf(totals["tp"], totals["fp"], totals["fn"])["f1"]
+    return out
+
+
+def _prf(tp: int, fp: int, fn: int) -> dict:
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": precision, "recall": recall, "f1": f1}
+
+
+def score_commands(
+    truth: list[tuple[str, dict[str, str]]],
+    pred: list[tuple[str, dict[str, str]]],
+    labels: list[str],
+    slots: list[str],
+    layout: str | None = None,
+) -> dict:
+    """`evaluate_predictions` on the intents, plus, for a model with slots, "command
+    acceptance" (the intent and every slot exactly right: a slot said and not heard, heard
+    and not said, or heard wrong is a miss) and `slot_scores`. Without slots, command
+    acceptance is the intent accuracy."""
+    result = evaluate_predictions([t for t, _ in truth], [p for p, _ in pred], labels, layout)
+    result["command_acceptance"] = sum(t == p for t, p in zip(truth, pred)) / len(truth)
+    if slots:
+        result |= slot_scores([s for _, s in truth], [s for _, s in pred], slots)
+    return result
+
+
 def breakdown(
     y_true: list[str], y_pred: list[str], groups: list[str], labels: list[str], layout: str | None
 ) -> dict[str, dict]:
@@ -134,6 +189,13 @@ def format_table(result: dict) -> str:
     lines = [f"utterances      {result['n']}"]
     lines.append(f"accuracy        {100 * result['accuracy']:6.2f} %")
     lines.append(f"macro-F1        {100 * result['f1']:6.2f} %")
+    if result.get("slots"):
+        lines.append(
+            f"commands right  {100 * result['command_acceptance']:6.2f} % (intent + slots)"
+        )
+        lines.append(f"slot F1         {100 * result['slot_f1']:6.2f} %")
+        for name, m in result["slots"].items():
+            lines.append(f"slot {name:<10} {100 * m['accuracy']:6.2f} % (F1 {100 * m['f1']:.2f} %)")
     for slot, acc in result["slot_accuracy"].items():
         lines.append(f"{slot + ' acc':<15} {100 * acc:6.2f} %")
     if "rejection" in result:

@@ -7,8 +7,9 @@ by `quads.runtime.predict`:
 1. the **speech gate** on the audio, before the model (`quads.runtime.gate`);
 2. a **confidence threshold** on the model's top probability, chosen here on the validation
    split (`calibrate`): the largest threshold that rejects at most `max_accuracy_drop` of
-   the validation clips the model gets right (the gate's rejections included). Speech the
-   model was not trained for tends to get a lower top probability, and is rejected.
+   the validation clips the model gets right (the gate's rejections included), and at most
+   `max_threshold`. Speech the model was not trained for tends to get a lower top
+   probability, and is rejected.
 
 `calibrate` returns the meta entry; the training export stores it, and `quads calibrate`
 writes it into an existing `.quads` file.
@@ -61,7 +62,8 @@ def calibrate(
     `confidences[i]`, `correct[i]`: the model's top probability and whether its answer is
     right, for clip i of the validation split; `gated[i]`: the gate refused clip i (counted
     as rejected whatever the model says). The threshold rejects at most
-    `cfg.max_accuracy_drop` of the clips in all, among those the model gets right."""
+    `cfg.max_accuracy_drop` of the clips in all, among those the model gets right, and is at
+    most `cfg.max_threshold` (voices the validation split lacks are heard less surely)."""
     conf = np.asarray(confidences, dtype=np.float64)
     right = np.asarray(correct, dtype=bool)
     gate_off = np.asarray(gated, dtype=bool)
@@ -72,12 +74,14 @@ def calibrate(
     threshold = choose_threshold(conf[~gate_off], right[~gate_off], max(budget, 0))
     if budget < 0:  # the gate alone costs more than allowed: no threshold on top
         threshold = 0.0
+    threshold = min(threshold, cfg.max_threshold)
     rejected = gate_off | (conf < threshold)
     return {
         "threshold": threshold,
         "score": cfg.score,
         "gate": asdict(gate_of(cfg)),
         "max_accuracy_drop": cfg.max_accuracy_drop,
+        "max_threshold": cfg.max_threshold,
         "chosen_on": split,
         split: {
             "n": int(n),
@@ -106,5 +110,5 @@ def calibrate_model(
         if p.error:
             raise ValueError(p.error)
     gated = [p.reason == NO_SPEECH for p in preds]
-    correct = [p.best == u.label for p, u in zip(preds, corpus.utterances)]
+    correct = [(p.best, p.heard) == u.command for p, u in zip(preds, corpus.utterances)]
     return calibrate([p.confidence for p in preds], correct, gated, cfg, split)

@@ -1,11 +1,14 @@
-"""The QUADS student: a Whisper encoder + pooling + a linear intent head.
+"""The QUADS student: a Whisper encoder + pooling + a linear head for the intent and each slot.
 
 Padding is masked: the frames after a clip's end (zero audio, whose log-mel frames all sit at
 the spectrogram's floor) are hidden from self-attention and left out of the pooling, so a clip
 gives the same intent whatever it was padded to, and a trimmed input runs on fewer frames.
 
+The head is one Linear layer whose outputs are the intent logits followed by each slot's
+(its values + "absent"), laid out by `quads.runtime.heads.Heads`.
+
 `SLUModel.spec()` is a small JSON-able description of the architecture (the Whisper
-encoder config, the pooling and the labels); `SLUModel.from_spec()` rebuilds the same
+encoder config, the pooling, the labels and the slots); `SLUModel.from_spec()` rebuilds the same
 network with fresh weights. The `.quads` file stores the spec, so a packed model loads
 without any training code.
 """
@@ -17,6 +20,8 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import WhisperConfig
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
+
+from quads.runtime.heads import POOLINGS, Heads
 
 
 def short_context_config(config: WhisperConfig, context_seconds: float) -> WhisperConfig:
@@ -79,15 +84,16 @@ def encoder_mask(mel: torch.Tensor, n_positions: int) -> torch.Tensor:
 
 
 class AttentionPool(nn.Module):
-    """Softmax-weighted average over the unmasked frames, one learned score per frame."""
+    """Softmax-weighted averages over the unmasked frames: `n` learned scores per frame, one
+    average each: (B, T, D), (B, T) -> (B, n, D)."""
 
-    def __init__(self, dim: int) -> None:
+    def __init__(self, dim: int, n: int = 1) -> None:
         super().__init__()
-        self.score = nn.Linear(dim, 1)
+        self.score = nn.Linear(dim, n)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        scores = self.score(x).squeeze(-1).masked_fill(~mask, float("-inf"))
-        return torch.einsum("bt,btd->bd", torch.softmax(scores, dim=-1).to(x.dtype), x)
+        scores = self.score(x).masked_fill(~mask[..., None], float("-inf"))  # (B, T, n)
+        return torch.einsum("btn,btd->bnd", torch.softmax(scores, dim=1).to(x.dtype), x)
 
 
 def mean_pool(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -97,7 +103,11 @@ def mean_pool(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 class SLUModel(nn.Module):
-    """Whisper encoder -> pool over time -> Linear(d_model, n_intents)."""
+    """Whisper encoder -> pool over time -> Linear(d_model, intents + sum of slot widths).
+
+    pooling: "mean" over the speech frames; "attention", one learned weighting of them;
+    "heads", one weighting per head (the intent and each slot: a slot head listens where its
+    value is said), each head's outputs taken from its own average."""
 
     def __init__(
         self,
@@ -105,16 +115,24 @@ class SLUModel(nn.Module):
         labels: list[str],
         pooling: str = "mean",
         n_mels: int | None = None,
+        slots: dict[str, list[str]] | None = None,
     ) -> None:
         super().__init__()
-        if pooling not in ("mean", "attention"):
-            raise ValueError(f"pooling must be 'mean' or 'attention', got {pooling!r}")
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
         self.encoder = encoder
         self.labels = list(labels)
+        self.heads = Heads.of(self.labels, slots)
         self.pooling = pooling
         dim = encoder.config.d_model
-        self.pool = AttentionPool(dim) if pooling == "attention" else None
-        self.head = nn.Linear(dim, len(labels))
+        n_pools = len(self.heads.sizes) if pooling == "heads" else 1
+        self.pool = None if pooling == "mean" else AttentionPool(dim, n_pools)
+        self.head = nn.Linear(dim, self.heads.width)
+        # head_mask[k, o] = 1 when output o belongs to head k ("heads" pooling: it reads the
+        # k-th average); built in Python, so that a model on the meta device has it too
+        owner = [k for k, size in enumerate(self.heads.sizes) for _ in range(size)]
+        rows = [[float(k == h % n_pools) for h in owner] for k in range(n_pools)]
+        self.register_buffer("head_mask", torch.tensor(rows), persistent=False)
         self.n_mels = n_mels or encoder.config.num_mel_bins
 
     @property
@@ -149,11 +167,16 @@ class SLUModel(nn.Module):
         return x, mask, hidden if output_hidden_states else None
 
     def classify(self, feats: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        pooled = mean_pool(feats, mask) if self.pool is None else self.pool(feats, mask)
-        return self.head(pooled)
+        if self.pool is None:
+            return self.head(mean_pool(feats, mask))
+        pooled = self.pool(feats, mask)  # (B, pools, D)
+        if self.pooling == "attention":
+            return self.head(pooled[:, 0])
+        # logits[:, o] = head row o applied to the average of the head that owns output o
+        return (self.head(pooled) * self.head_mask).sum(1)
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
-        """Log-mel (B, n_mels, frames) -> intent logits (B, n_intents)."""
+        """Log-mel (B, n_mels, frames) -> logits (B, heads.width): intents, then slots."""
         feats, mask, _ = self.features(mel)
         return self.classify(feats, mask)
 
@@ -163,9 +186,16 @@ class SLUModel(nn.Module):
             "labels": self.labels,
             "pooling": self.pooling,
             "n_mels": self.n_mels,
+            "slots": self.heads.to_spec(),
         }
 
     @classmethod
     def from_spec(cls, spec: dict) -> SLUModel:
         config = WhisperConfig.from_dict(spec["whisper_config"])
-        return cls(WhisperEncoder(config), spec["labels"], spec["pooling"], spec["n_mels"])
+        return cls(
+            WhisperEncoder(config),
+            spec["labels"],
+            spec["pooling"],
+            spec["n_mels"],
+            spec.get("slots"),  # absent in files made before slots
+        )

@@ -22,6 +22,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from quads.runtime.audio import HOP_LENGTH, N_FFT, hann_window, mel_filters
+from quads.runtime.heads import Heads
 from quads.runtime.quadsfile import Codebook
 
 OPSET = 17
@@ -254,7 +255,8 @@ def build_model(
     outside: dict[str, np.ndarray] | None = None,
 ) -> onnx.ModelProto:
     """The ONNX model of a student: input "mel" (B, n_mels, frames) or, with `frontend`,
-    "audio" (B, samples at the model's context); outputs "logits" and "probs" (B, intents).
+    "audio" (B, samples at the model's context); outputs "logits" and "probs" (B, heads: the
+    intents, then each slot's values + "absent"; probs is a softmax per head).
 
     `spec` and `tensors` are what `quadsfile.read_quads` returns (header["spec"] and the
     arrays); `meta` (labels, feature settings) rides along in the model's metadata.
@@ -321,20 +323,36 @@ def build_model(
         x = g.op("Add", x, g.linear(g.gelu(h), t, f"{p}.fc2", weights))
     x = g.layer_norm(x, t, f"{e}.layer_norm")
     mask3 = g.op("Unsqueeze", mask, g.ints(2))  # (B, T, 1)
-    if spec.get("pooling", "mean") == "attention":
-        score = g.linear(x, t, "pool.score", weights)  # (B, T, 1)
+    pooling = spec.get("pooling", "mean")
+    heads = Heads.of(labels, spec.get("slots"))
+    if pooling in ("attention", "heads"):
+        score = g.linear(x, t, "pool.score", weights)  # (B, T, pools)
         score = g.op("Add", score, g.op("Mul", g.op("Sub", mask3, g.scalar(1.0)), g.scalar(1e9)))
         score = g.op("Softmax", score, axis=1)
-        pooled = g.op("ReduceSum", g.op("Mul", x, score), g.ints(1), keepdims=0)
+        if pooling == "attention":
+            pooled = g.op("ReduceSum", g.op("Mul", x, score), g.ints(1), keepdims=0)
+        else:  # one average per head: (B, pools, T) @ (B, T, D)
+            pooled = g.op("MatMul", g.op("Transpose", score, perm=[0, 2, 1]), x)
     else:  # mean over the speech positions
         total = g.op("ReduceSum", g.op("Mul", x, mask3), g.ints(1), keepdims=0)
         pooled = g.op("Div", total, g.op("ReduceSum", mask, g.ints(1), keepdims=1))
-    g.linear(pooled, t, "head", weights)
+    logits = g.linear(pooled, t, "head", weights)
+    if pooling == "heads":  # each output from its own head's average (SLUModel.classify)
+        owner = np.repeat(np.arange(len(heads.sizes)), heads.sizes)
+        one_hot = (owner[None, :] == np.arange(len(heads.sizes))[:, None]).astype(np.float32)
+        logits = g.op("Mul", logits, g.const(one_hot, "head_mask"))
+        g.op("ReduceSum", logits, g.ints(1), keepdims=0)
     g.nodes[-1].output[0] = "logits"
-    g.op("Softmax", "logits", out="probs", axis=-1)
+    if len(heads.sizes) == 1:
+        g.op("Softmax", "logits", out="probs", axis=-1)
+    else:  # a softmax per head: the intents, then each slot's values + "absent"
+        parts = [g._name("head") for _ in heads.sizes]
+        split = helper.make_node("Split", ["logits", g.ints(*heads.sizes)], parts, axis=-1)
+        g.nodes.append(split)
+        g.op("Concat", *[g.op("Softmax", part, axis=-1) for part in parts], out="probs", axis=-1)
 
     outputs = [
-        helper.make_tensor_value_info(name, TensorProto.FLOAT, ["batch", len(labels)])
+        helper.make_tensor_value_info(name, TensorProto.FLOAT, ["batch", heads.width])
         for name in ("logits", "probs")
     ]
     graph = helper.make_graph(g.nodes, "quads_student", [graph_input], outputs, g.inits)
@@ -345,6 +363,7 @@ def build_model(
     info = dict(meta or {})
     info.update(
         labels=labels,
+        slots=heads.to_spec(),
         input="audio" if frontend else "mel",
         n_mels=n_mels,
         context_seconds=context,

@@ -27,6 +27,7 @@ from quads.runtime.audio import (
     trim_silence,
 )
 from quads.runtime.gate import Gate, has_speech, model_entry, rejected
+from quads.runtime.heads import Heads
 
 Source = str | os.PathLike | np.ndarray
 Backend = Callable[[np.ndarray], np.ndarray]
@@ -34,14 +35,19 @@ Backend = Callable[[np.ndarray], np.ndarray]
 
 @dataclass
 class Prediction:
-    """One clip's answer. `intent` is None for "unknown" (`reason` says why: "no speech" or
-    "low confidence") and for a clip that could not be used (`error` names it). `top` holds
-    the model's best labels with their probabilities whenever the model ran, rejected or not."""
+    """One clip's answer: an intent and its slots ({slot: value}, absent slots left out).
+
+    `intent` is None, with no slots, for "unknown" (`reason` says why: "no speech" or "low
+    confidence") and for a clip that could not be used (`error` names it). `top` (the best
+    intents with their probabilities) and `heard` (the slot values the model heard) are
+    filled whenever the model ran, rejected or not."""
 
     path: str
     intent: str | None = None
+    slots: dict[str, str] = field(default_factory=dict)
     confidence: float = 0.0
     top: list[tuple[str, float]] = field(default_factory=list)
+    heard: dict[str, str] = field(default_factory=dict)
     reason: str | None = None
     error: str | None = None
 
@@ -55,6 +61,7 @@ class Prediction:
         return {
             "file": self.path,
             "intent": self.intent,
+            "slots": self.slots,
             "confidence": round(self.confidence, 4),
             "reason": self.reason,
             "top": [{"intent": label, "p": round(p, 4)} for label, p in self.top],
@@ -73,7 +80,8 @@ class Model:
     """A trained model ready to predict: `model.predict(["clip.wav"]) -> [Prediction]`.
 
     `backend` maps audio at the model's context (B, n_samples) to logits; `meta` is the
-    model file's description of itself: "labels", "n_mels", "context_seconds", optionally
+    model file's description of itself: "labels", "n_mels", "context_seconds", "slots"
+    ({slot: values}, absent for a model without slots), optionally
     "rejection" (the speech gate and the confidence threshold) and "features" ("trim": the
     silence trimming it was trained with; absent: the default `Trim()`)."""
 
@@ -83,6 +91,7 @@ class Model:
         self.engine = engine
         self.path = path
         self.labels: list[str] = list(meta["labels"])
+        self.heads = Heads.of(self.labels, meta.get("slots"))
         self.n_mels = int(meta["n_mels"])
         self.context_seconds = float(meta["context_seconds"])
         self.n_samples = int(round(self.context_seconds * SAMPLE_RATE))
@@ -91,6 +100,7 @@ class Model:
     def __repr__(self) -> str:
         return (
             f"Model({self.path!r}, engine={self.engine!r}, {len(self.labels)} intents, "
+            f"{len(self.heads.slots)} slots, "
             f"{self.context_seconds:g} s context)"
         )
 
@@ -181,13 +191,16 @@ class Model:
     ) -> Iterator[Prediction]:
         ran = [(pred, audio, passed) for pred, audio, passed in batch if audio is not None]
         if ran:
-            probs = softmax(self.logits(np.stack([audio for _, audio, _ in ran])))
+            intents, *slots = self.heads.split(self.logits(np.stack([a for _, a, _ in ran])))
+            probs = softmax(intents)
             order = np.argsort(-probs, axis=-1, kind="stable")[:, :top]
-            for (pred, _, passed), p, row in zip(ran, probs, order):
+            values = np.stack([s.argmax(-1) for s in slots], -1) if slots else [[]] * len(ran)
+            for (pred, _, passed), p, row, heard in zip(ran, probs, order, values):
                 pred.top = [(self.labels[i], float(p[i])) for i in row]
+                pred.heard = self.heads.slot_values([int(i) for i in heard])
                 pred.confidence = pred.top[0][1]
                 pred.reason = rejected(pred.confidence, passed, entry)
                 if pred.reason is None:
-                    pred.intent = pred.top[0][0]
+                    pred.intent, pred.slots = pred.top[0][0], pred.heard
         for pred, _, _ in batch:
             yield pred

@@ -196,6 +196,7 @@ LIMITS = {
     "num_mel_bins": 256,
 }
 MAX_LABELS = 10_000
+MAX_SLOTS = 64
 MAX_LABEL_CHARS = 200
 
 
@@ -240,6 +241,19 @@ def check_spec(spec: object) -> None:
             raise ValueError(f"spec labels: {why}")
     if len(set(labels)) != len(labels):
         raise ValueError("spec labels are not unique")
+    slots = spec.get("slots") or {}
+    if not isinstance(slots, dict) or len(slots) > MAX_SLOTS:
+        raise ValueError(f"spec slots must be an object of at most {MAX_SLOTS} slots")
+    for name, values in slots.items():
+        if (why := _bad_label(name)) is not None:
+            raise ValueError(f"spec slot name: {why}")
+        if not isinstance(values, list) or not 1 <= len(values) <= MAX_LABELS:
+            raise ValueError(f"spec slot {name!r} must list 1..{MAX_LABELS} values")
+        for value in values:
+            if (why := _bad_label(value)) is not None:
+                raise ValueError(f"spec slot {name!r}: {why}")
+        if len(set(values)) != len(values):
+            raise ValueError(f"spec slot {name!r} values are not unique")
 
 
 def read_quads(path: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray | Codebook]]:

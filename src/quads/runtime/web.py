@@ -57,6 +57,7 @@ def build_site(model: str | os.PathLike, out: str | os.PathLike, web_dir: Path =
         raise ValueError(f"{model}: the page needs a model with the log-mel inside (--frontend)")
     info = {
         "labels": session.labels,
+        "slots": session.meta.get("slots", {}),
         "context_seconds": session.context_seconds,
         # A second more than the context, for the pause before a person speaks (trimmed).
         "listen_seconds": session.context_seconds + LEAD_SECONDS,

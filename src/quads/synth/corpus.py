@@ -138,6 +138,7 @@ class Clip:
     level: float  # peak amplitude
     noise_db: float  # noise floor, dB below the peak
     annotation: str = ""  # SLURP: the sentence with "[slot : value]" marks
+    slots: tuple[tuple[str, str], ...] = ()  # grammars: the (slot, value) pairs said
 
 
 # --- the plan -------------------------------------------------------------------------
@@ -220,6 +221,45 @@ def _flite_voices(seed: int, counts: dict[str, int]) -> dict[str, list[FliteVoic
             if voice.name not in seen:
                 seen.add(voice.name)
                 out[split].append(voice)
+    return out
+
+
+Voice = Speaker | FliteVoice | KokoroVoice
+
+
+def voices_per_clip(
+    rng: random.Random,
+    sizes: dict[str, int],
+    by_split: dict[str, dict[str, float]],
+    seed: int,
+    kokoro_holdout: str | None = None,
+) -> dict[str, list[Voice]]:
+    """Each split's voice for every one of its clips (unshuffled): espeak-ng speakers (drawn
+    from `rng`), Flite and Kokoro voices in each split's engine shares (`engine_shares`),
+    none in two splits."""
+    speakers = _speakers(rng, sum(sizes.values()))
+    # clips per engine and split: cumulative rounding, so they add up to the split's size
+    n_clips: dict[str, dict[str, int]] = {e: {} for e in ENGINES}
+    for split in SPLITS:
+        done = 0.0
+        for engine in ENGINES[1:]:
+            start, done = done, done + by_split[split].get(engine, 0.0)
+            n_clips[engine][split] = round(done * sizes[split]) - round(start * sizes[split])
+        n_clips["espeak"][split] = sizes[split] - round(done * sizes[split])
+    n_voices = {e: {s: -(-n // CLIPS_PER_VOICE) + (n > 0) for s, n in n_clips[e].items()}
+                for e in ENGINES[1:]}  # fmt: skip
+    voices = {
+        "espeak": speakers,
+        flite.ENGINE: _flite_voices(seed, n_voices[flite.ENGINE]),
+        kokoro.ENGINE: _kokoro_voices(seed, n_voices[kokoro.ENGINE], kokoro_holdout),
+    }
+    out: dict[str, list[Voice]] = {}
+    for split in SPLITS:
+        out[split] = []
+        for engine in ENGINES:
+            pool, m = voices[engine][split], n_clips[engine][split]
+            if m:
+                out[split] += (pool * (m // len(pool) + 1))[:m]
     return out
 
 
@@ -336,32 +376,13 @@ def plan_corpus(
             )
         total = sum(sizes.values())
     rng = random.Random(seed)
-    speakers = _speakers(rng, total)
-    # clips per engine and split: cumulative rounding, so they add up to the split's size
-    n_clips: dict[str, dict[str, int]] = {e: {} for e in ENGINES}
-    for split in SPLITS:
-        done = 0.0
-        for engine in ENGINES[1:]:
-            start, done = done, done + by_split[split].get(engine, 0.0)
-            n_clips[engine][split] = round(done * sizes[split]) - round(start * sizes[split])
-        n_clips["espeak"][split] = sizes[split] - round(done * sizes[split])
-    n_voices = {e: {s: -(-n // CLIPS_PER_VOICE) + (n > 0) for s, n in n_clips[e].items()}
-                for e in ENGINES[1:]}  # fmt: skip
-    voices = {
-        "espeak": speakers,
-        flite.ENGINE: _flite_voices(seed, n_voices[flite.ENGINE]),
-        kokoro.ENGINE: _kokoro_voices(seed, n_voices[kokoro.ENGINE], kokoro_holdout),
-    }
+    voices = voices_per_clip(rng, sizes, by_split, seed, kokoro_holdout)
     text_for = _fsc_text if layout == "fsc" else _slurp_text
     clips: list[Clip] = []
     ids: set[str] = set()
     for split in SPLITS:
         n = sizes[split]
-        who: list[Speaker | FliteVoice | KokoroVoice] = []
-        for engine in ENGINES:
-            pool, m = voices[engine][split], n_clips[engine][split]
-            if m:
-                who += (pool * (m // len(pool) + 1))[:m]
+        who = voices[split]
         rng.shuffle(who)
         said: set[tuple[str, str]] = set()
         lines = sentence_stream(pools[split], n, voices_per_sentence) if pools else None
@@ -503,6 +524,48 @@ def render(clip: Clip, root: Path, espeak: str = ESPEAK) -> tuple[bool, float]:
     return True, audio.size / SAMPLE_RATE
 
 
+def render_all(
+    clips: list[Clip],
+    root: Path,
+    espeak: str,
+    workers: int | None = None,
+    progress: bool = True,
+    desc: str = "synth",
+) -> tuple[int, float]:
+    """Render every clip not on disk yet under `root`: (clips made now, seconds of audio)."""
+    root.mkdir(parents=True, exist_ok=True)
+    used = {c.speaker.engine for c in clips}
+    if flite.ENGINE in used:
+        _executable(flite.EXECUTABLE)  # fail early (and once) if an engine is not installed
+    if kokoro.ENGINE in used:
+        kokoro.engine(espeak)
+    # Threads suffice: the work is in espeak-ng subprocesses, GIL-free numpy/libsndfile and
+    # onnxruntime; two per core hide the subprocess start-up (measured: 1.5x faster than one
+    # per core). Kokoro runs (one ONNX thread each) are limited to one per core.
+    workers = workers or 2 * (os.cpu_count() or 1)
+    kokoro_slots = threading.Semaphore(max(1, min(workers, os.cpu_count() or 1)))
+
+    def job(clip: Clip) -> tuple[bool, float]:
+        if clip.speaker.engine != kokoro.ENGINE:
+            return render(clip, root, espeak)
+        with kokoro_slots:
+            return render(clip, root, espeak)
+
+    made, seconds = 0, 0.0
+    pool = ThreadPoolExecutor(max_workers=workers)
+    try:
+        jobs = pool.map(job, clips)
+        bar = tqdm(
+            jobs, total=len(clips), desc=desc, unit="clip", disable=None if progress else True
+        )
+        for was_made, duration in bar:
+            made += was_made
+            seconds += duration
+    finally:  # on an error or Ctrl-C, drop the clips not started yet
+        pool.shutdown(wait=True, cancel_futures=True)
+    return made, seconds
+
+
 # --- metadata -------------------------------------------------------------------------
 
 
@@ -631,41 +694,8 @@ def build_corpus(
     )
     extra = plan_outliers(clips, outliers, seed)
     _check_target(root, layout)
-    root.mkdir(parents=True, exist_ok=True)
-    used = {c.speaker.engine for c in clips + extra}
-    if flite.ENGINE in used:
-        _executable(flite.EXECUTABLE)  # fail early (and once) if an engine is not installed
-    if kokoro.ENGINE in used:
-        kokoro.engine(espeak)
-    # Threads suffice: the work is in espeak-ng subprocesses, GIL-free numpy/libsndfile and
-    # onnxruntime; two per core hide the subprocess start-up (measured: 1.5x faster than one
-    # per core). Kokoro runs (one ONNX thread each) are limited to one per core.
-    workers = workers or 2 * (os.cpu_count() or 1)
-    kokoro_slots = threading.Semaphore(max(1, min(workers, os.cpu_count() or 1)))
-
-    def job(clip: Clip) -> tuple[bool, float]:
-        if clip.speaker.engine != kokoro.ENGINE:
-            return render(clip, root, espeak)
-        with kokoro_slots:
-            return render(clip, root, espeak)
-
     start = time.perf_counter()
-    made, seconds = 0, 0.0
-    pool = ThreadPoolExecutor(max_workers=workers)
-    try:
-        jobs = pool.map(job, clips + extra)
-        bar = tqdm(
-            jobs,
-            total=len(clips) + len(extra),
-            desc=f"synth {layout}",
-            unit="clip",
-            disable=None if progress else True,
-        )
-        for was_made, duration in bar:
-            made += was_made
-            seconds += duration
-    finally:  # on an error or Ctrl-C, drop the clips not started yet
-        pool.shutdown(wait=True, cancel_futures=True)
+    made, seconds = render_all(clips + extra, root, espeak, workers, progress, f"synth {layout}")
     _note_stale(root, layout, clips)
     files = _write_fsc(root, clips) if layout == "fsc" else _write_slurp(root, clips)
     if extra:

@@ -1,24 +1,32 @@
-"""Commands without recordings: a YAML of intents becomes a synthetic corpus in the manifest
-layout (`quads synth --intents my_commands.yaml --out data/my-commands`).
+"""Commands without recordings: a grammar of intents and slots becomes a synthetic corpus in
+the manifest layout (`quads synth --intents commands.yaml -o data/my-commands`).
 
-The YAML names each intent (the intent name is the label) with its phrasings; `{slot}`
-fields are filled from slot values, shared at the top or given per intent:
+Two grammar formats (the expression syntax is `grammar.py`'s):
+
+Our YAML: each intent (its name is the label) lists its phrasings; `$slot` is a slot the
+model predicts, `{slot}` a filler that only varies the wording; values are shared at the top
+or given per intent:
 
     slots:
       drink: [espresso, latte, cappuccino]
+      size: [small, large]
     intents:
       make_coffee:
-        - make me a {drink}
-        - "{drink} please"          # quoted: a phrase starting with { would be YAML
+        - make me a (size) $drink         # "(size)": an optional word
+        - "$drink please"                 # quoted: a phrase starting with $ or { is YAML too
+        - "[get, give] me a {size} $drink"
       stop: [stop, cancel that]
       set_timer:
-        phrases: ["set a timer for {minutes} minutes"]
+        phrases: ["set a timer for $minutes minutes"]
         slots: {minutes: [two, five, ten]}
 
-The corpus is planned and voiced like the built-in ones (`quads.synth.corpus`: espeak-ng
-speakers that never cross splits, a deterministic plan from the seed, resumable
-rendering) and written as `train.csv`, `valid.csv`, `test.csv` (path,label,speaker,
-transcript) next to `wavs/`. Real recordings join by adding rows to those files.
+A Picovoice Rhino context (`context: {expressions: ..., slots: ...}`), as it stands.
+
+The corpus covers the grammar evenly (every expression of an intent and every slot value in
+turn, `grammar.Sampler`), is voiced like the built-in ones (espeak-ng speakers, Flite and
+Kokoro voices in the size's engine shares, none in two splits; a deterministic plan from the
+seed; resumable rendering) and is written as `train.csv`, `valid.csv`, `test.csv`
+(path,label,speaker,transcript,slots) next to `wavs/`. Real recordings join by adding rows.
 """
 
 from __future__ import annotations
@@ -27,23 +35,33 @@ import csv
 import hashlib
 import io
 import json
-import os
+import math
 import random
-import string
 import time
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-from tqdm import tqdm
 
 from quads.data.types import SPLITS
 from quads.synth import corpus as synth
+from quads.synth.grammar import (
+    Choice,
+    Expression,
+    Grammar,
+    GrammarError,
+    Optional,
+    Sampler,
+    Slot,
+    parse_expression,
+    rhino_grammar,
+    walk,
+)
 
-# Clips per intent for `--preset` (valid and test get 15 % each, at least one per intent).
+# Clips per "unit" for each size: a unit is an intent, or four values of the grammar's
+# labelled slots (so a grammar of many slot values gets clips enough to say each of them).
 PER_INTENT = {"tiny": 6, "small": 40, "medium": 120, "full": 300}
-COLUMNS = ("path", "label", "speaker", "transcript")
+VALUES_PER_UNIT = 4
+COLUMNS = ("path", "label", "speaker", "transcript", "slots")
 MAX_INTENTS = 1000
 
 
@@ -58,26 +76,15 @@ _WordsLoader.yaml_implicit_resolvers = {
 }
 
 
-class IntentsError(ValueError):
-    """An intents YAML that cannot be used; the message names the file and the entry."""
-
-
-@dataclass(frozen=True)
-class Intent:
-    name: str
-    phrases: tuple[str, ...]
-    slots: dict[str, tuple[str, ...]]
-
-
 def _strings(value: object, where: str) -> tuple[str, ...]:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not value:
-        raise IntentsError(f"{where}: expected a non-empty list of strings, got {value!r}")
+        raise GrammarError(f"{where}: expected a non-empty list of strings, got {value!r}")
     out = []
     for i, v in enumerate(value):
         if not isinstance(v, (str, int, float)) or isinstance(v, bool) or not str(v).strip():
-            raise IntentsError(f"{where}[{i}]: expected a non-empty string, got {v!r}")
+            raise GrammarError(f"{where}[{i}]: expected a non-empty string, got {v!r}")
         out.append(" ".join(str(v).split()))
     return tuple(out)
 
@@ -86,100 +93,134 @@ def _slots(value: object, where: str) -> dict[str, tuple[str, ...]]:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise IntentsError(f"{where}: expected a mapping of slot name -> values, got {value!r}")
+        raise GrammarError(f"{where}: expected a mapping of slot name -> values, got {value!r}")
     return {str(k): _strings(v, f"{where}.{k}") for k, v in value.items()}
 
 
-def _fields(phrase: str, where: str) -> list[str]:
-    try:
-        return [f for _, f, _, _ in string.Formatter().parse(phrase) if f is not None]
-    except ValueError as e:
-        raise IntentsError(f"{where}: bad braces in {phrase!r} ({e})") from None
+def _own_types(tokens: tuple, own: dict[str, str]) -> tuple:
+    """The tokens with slot types renamed per `own` (an intent's own value lists)."""
+    out = []
+    for t in tokens:
+        if isinstance(t, Slot) and t.type in own:
+            t = Slot(own[t.type], t.name, t.labelled)
+        elif isinstance(t, Choice):
+            t = Choice(tuple(_own_types(o, own) for o in t.options))
+        elif isinstance(t, Optional):
+            t = Optional(_own_types(t.tokens, own))
+        out.append(t)
+    return tuple(out)
 
 
-def load_intents(path: str | Path) -> list[Intent]:
-    """Read and check an intents YAML (a SafeLoader: no code runs from it)."""
-    path = Path(path)
-    if not path.is_file():
-        raise IntentsError(f"{path}: intents file not found")
-    try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_WordsLoader)  # noqa: S506
-    except UnicodeDecodeError as e:
-        raise IntentsError(f"{path}: not a UTF-8 text file ({e})") from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        why = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise IntentsError(
-            f"{where}: not valid YAML ({why}); quote a phrase that starts with '{{' or holds "
-            "': ', e.g. - '{drink} please'"
-        ) from None
-    if not isinstance(data, dict) or not isinstance(data.get("intents"), dict):
-        raise IntentsError(f"{path}: expected a mapping with an 'intents' mapping at the top")
+def _our_grammar(data: dict, path: Path) -> Grammar:
+    """Our intents YAML (see the module docstring) as a Grammar."""
     unknown = sorted(set(data) - {"intents", "slots"})
     if unknown:
-        raise IntentsError(f"{path}: unknown top-level key(s) {unknown}; known: intents, slots")
-    shared = _slots(data.get("slots"), f"{path}: slots")
-    intents = []
+        raise GrammarError(f"{path}: unknown top-level key(s) {unknown}; known: intents, slots")
+    values = dict(_slots(data.get("slots"), f"{path}: slots"))
+    intents: dict[str, tuple[Expression, ...]] = {}
     for name, value in data["intents"].items():
         where = f"{path}: intents.{name}"
         if not str(name).strip() or "\n" in str(name):
-            raise IntentsError(f"{where}: an intent needs a one-line name")
+            raise GrammarError(f"{where}: an intent needs a one-line name")
         own: dict[str, tuple[str, ...]] = {}
         if isinstance(value, dict):
             extra = sorted(set(value) - {"phrases", "slots"})
             if extra:
-                raise IntentsError(f"{where}: unknown key(s) {extra}; known: phrases, slots")
+                raise GrammarError(f"{where}: unknown key(s) {extra}; known: phrases, slots")
             own = _slots(value.get("slots"), f"{where}.slots")
             value = value.get("phrases")
-        phrases = _strings(value, f"{where}.phrases" if own else where)
-        slots = {**shared, **own}
-        for i, phrase in enumerate(phrases):
-            for field in _fields(phrase, f"{where}[{i}]"):
-                if field not in slots:
-                    raise IntentsError(
-                        f"{where}[{i}]: {phrase!r} uses slot {{{field}}}, which has no values "
-                        f"(slots: {sorted(slots)})"
+        rename = {k: f"{name}.{k}" for k in own}
+        values |= {rename[k]: v for k, v in own.items()}
+        expressions = []
+        for i, phrase in enumerate(_strings(value, f"{where}.phrases" if own else where)):
+            e = parse_expression(phrase, f"{where}[{i}]")
+            e = Expression(e.text, _own_types(e.tokens, rename))
+            for t in walk(e.tokens):
+                if isinstance(t, Slot) and t.type not in values:
+                    said = f"${t.name}" if t.labelled else f"{{{t.name}}}"
+                    raise GrammarError(
+                        f"{where}[{i}]: {phrase!r} uses slot {said}, which has no values "
+                        f"(slots: {sorted(set(values) - set(rename.values()) | set(own))})"
                     )
-        intents.append(Intent(str(name), phrases, slots))
-    if not 2 <= len(intents) <= MAX_INTENTS:
-        raise IntentsError(f"{path}: expected 2 to {MAX_INTENTS} intents, got {len(intents)}")
-    return intents
+            expressions.append(e)
+        intents[str(name)] = tuple(expressions)
+    grammar = Grammar(intents, values)
+    grammar.check(str(path))
+    if not (2 <= len(intents) or grammar.slots) or len(intents) > MAX_INTENTS:
+        raise GrammarError(
+            f"{path}: expected 2 to {MAX_INTENTS} intents (or one with $slots), got {len(intents)}"
+        )
+    return grammar
 
 
-def say(rng: random.Random, intent: Intent) -> str:
-    """One phrasing of `intent`, its slots filled at random."""
-    phrase = rng.choice(intent.phrases)
-    parts = []
-    for literal, field, _, _ in string.Formatter().parse(phrase):
-        parts.append(literal)
-        if field is not None:
-            parts.append(rng.choice(intent.slots[field]))
-    text = "".join(parts).strip()
-    return text[0].upper() + text[1:]
+def load_grammar(path: str | Path) -> Grammar:
+    """Read and check a grammar: our intents YAML or a Rhino context (a SafeLoader: no code
+    runs from it). GrammarError names the file and the entry."""
+    path = Path(path)
+    if not path.is_file():
+        raise GrammarError(f"{path}: intents file not found")
+    try:
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_WordsLoader)  # noqa: S506
+    except UnicodeDecodeError as e:
+        raise GrammarError(f"{path}: not a UTF-8 text file ({e})") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        why = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise GrammarError(
+            f"{where}: not valid YAML ({why}); quote a phrase that starts with '{{' or '$' or "
+            "holds ': ', e.g. - '{drink} please'"
+        ) from None
+    if isinstance(data, dict) and "context" in data:
+        return rhino_grammar(data, str(path))
+    if not isinstance(data, dict) or not isinstance(data.get("intents"), dict):
+        raise GrammarError(
+            f"{path}: expected a mapping with an 'intents' mapping at the top (or a Rhino "
+            "'context')"
+        )
+    return _our_grammar(data, path)
+
+
+def corpus_size(grammar: Grammar, size: str) -> int:
+    """Clips for a corpus of `size`: PER_INTENT[size] per intent and per VALUES_PER_UNIT
+    values of the labelled slots."""
+    if size not in PER_INTENT:
+        raise ValueError(f"unknown size {size!r}; expected one of {list(PER_INTENT)}")
+    values = sum(len(v) for v in grammar.slots.values())
+    return PER_INTENT[size] * (len(grammar.intents) + math.ceil(values / VALUES_PER_UNIT))
 
 
 def plan_intents(
-    intents: list[Intent], utterances: int | None = None, preset: str = "small", seed: int = 0
+    grammar: Grammar,
+    utterances: int | None = None,
+    size: str = "small",
+    seed: int = 0,
+    shares: dict[str, float | dict[str, float]] | None = None,
+    sizes: dict[str, int] | None = None,
 ) -> list[synth.Clip]:
-    """The deterministic list of clips (same intents and arguments, same plan)."""
-    if preset not in PER_INTENT:
-        raise ValueError(f"unknown preset {preset!r}; expected one of {list(PER_INTENT)}")
-    total = utterances if utterances is not None else PER_INTENT[preset] * len(intents)
-    sizes = synth.split_sizes(total, len(intents))
+    """The deterministic list of clips (same grammar and arguments, same plan). `shares`:
+    engines besides espeak-ng and their share of each split (default: the size's); `sizes`:
+    clips per split instead of `utterances` (e.g. a test set of voices never trained on)."""
+    names = list(grammar.intents)
+    if sizes is None:
+        total = utterances if utterances is not None else corpus_size(grammar, size)
+        sizes = synth.split_sizes(total, len(names))
+    elif set(sizes) != set(SPLITS) or min(sizes.values()) < 1:
+        raise ValueError(f"sizes={sizes}: each of {SPLITS} needs at least one clip")
     rng = random.Random(seed)
-    speakers = synth._speakers(rng, total)
+    voices = synth.voices_per_clip(rng, sizes, synth.engine_shares(shares, size), seed)
+    sampler = Sampler(grammar, rng)
     clips: list[synth.Clip] = []
     ids: set[str] = set()
     for split in SPLITS:
-        n = sizes[split]
-        who = (speakers[split] * (n // len(speakers[split]) + 1))[:n]
+        who = voices[split]
         rng.shuffle(who)
         said: set[tuple[str, str]] = set()
         for k, speaker in enumerate(who):
-            intent = intents[k % len(intents)]
+            expression = sampler.expression(names[k % len(names)])
             for _ in range(20):  # a speaker says each sentence once, where there are enough
-                text = say(rng, intent)
+                text, slots = sampler.fill(expression)
+                text = text[:1].upper() + text[1:]
                 if (speaker.name, text) not in said:
                     break
             said.add((speaker.name, text))
@@ -191,10 +232,19 @@ def plan_intents(
                 if clip_id not in ids:
                     break
             ids.add(clip_id)
-            path = f"wavs/{speaker.name}/{clip_id}.wav"
             clips.append(
                 synth.Clip(
-                    clip_id, split, speaker, text, intent.name, path, lead, tail, level, noise_db
+                    clip_id,
+                    split,
+                    speaker,
+                    text,
+                    names[k % len(names)],
+                    f"wavs/{speaker.name}/{clip_id}.wav",
+                    lead,
+                    tail,
+                    level,
+                    noise_db,
+                    slots=tuple(sorted(slots.items())),
                 )
             )
     return clips
@@ -219,7 +269,8 @@ def _write_manifest(root: Path, clips: list[synth.Clip]) -> list[Path]:
         writer.writerow(COLUMNS)
         for c in clips:
             if c.split == split:
-                writer.writerow([c.path, c.label, c.speaker.name, c.text])
+                slots = json.dumps(dict(c.slots), ensure_ascii=False)
+                writer.writerow([c.path, c.label, c.speaker.name, c.text, slots])
         files.append(root / f"{split}.csv")
         synth._write_text(files[-1], buf.getvalue())
     return files
@@ -233,49 +284,40 @@ def build_intents_corpus(
     seed: int = 0,
     workers: int | None = None,
     progress: bool = True,
+    shares: dict[str, float | dict[str, float]] | None = None,
+    sizes: dict[str, int] | None = None,
 ) -> dict:
-    """Voice the intents of `intents_file` into a manifest corpus at `root` (or finish one).
-
-    Returns a summary like `synth.build_corpus`'s (also written to `<root>/synth.json`).
-    """
+    """Voice the grammar of `intents_file` into a manifest corpus at `root` (or finish one).
+    `preset` is the corpus size; `shares` the engines besides espeak-ng (default: the
+    size's). Returns a summary like `synth.build_corpus`'s (also `<root>/synth.json`)."""
     espeak = synth.espeak_path()
-    intents = load_intents(intents_file)
+    grammar = load_grammar(intents_file)
     root = Path(root)
-    clips = plan_intents(intents, utterances, preset, seed)
+    clips = plan_intents(grammar, utterances, preset, seed, shares, sizes)
     _check_target(root)
-    root.mkdir(parents=True, exist_ok=True)
-    workers = workers or 2 * (os.cpu_count() or 1)
     start = time.perf_counter()
-    made, seconds = 0, 0.0
-    pool = ThreadPoolExecutor(max_workers=workers)
-    try:
-        jobs = pool.map(lambda c: synth.render(c, root, espeak), clips)
-        bar = tqdm(
-            jobs,
-            total=len(clips),
-            desc="synth intents",
-            unit="clip",
-            disable=None if progress else True,
-        )
-        for was_made, duration in bar:
-            made += was_made
-            seconds += duration
-    finally:  # on an error or Ctrl-C, drop the clips not started yet
-        pool.shutdown(wait=True, cancel_futures=True)
+    made, seconds = synth.render_all(clips, root, espeak, workers, progress, "synth intents")
     files = _write_manifest(root, clips)
     elapsed = time.perf_counter() - start
     summary = {
         "layout": "manifest",
         "root": str(root),
         "intents_file": str(intents_file),
-        "intents": len(intents),
+        "intents": len(grammar.intents),
+        "slots": {name: len(values) for name, values in grammar.slots.items()},
+        "wordings": grammar.size,
         "preset": preset if utterances is None else None,
         "seed": seed,
+        "shares": synth.engine_shares(shares, preset),
         "utterances": len(clips),
         "splits": {
             s: {
                 "utterances": sum(c.split == s for c in clips),
                 "speakers": len({c.speaker.name for c in clips if c.split == s}),
+                "engines": {
+                    e: sum(c.split == s and c.speaker.engine == e for c in clips)
+                    for e in synth.ENGINES
+                },
             }
             for s in SPLITS
         },

@@ -9,7 +9,7 @@ from pathlib import Path
 from quads.audio import FeatureSettings
 from quads.config import Config
 from quads.data.types import Corpus
-from quads.evaluation.metrics import evaluate_predictions
+from quads.evaluation.metrics import score_commands
 from quads.evaluation.rejection import calibrate_model
 from quads.inference import as_model, load
 from quads.models.student import SLUModel
@@ -61,14 +61,15 @@ def export(
     bad = next((p.error for p in preds if p.error), None)
     if bad:
         raise ValueError(bad)
-    y_pred = [p.best for p in preds]
-    y_true = [u.label for u in test_set.utterances]
-    test = evaluate_predictions(y_true, y_pred, model.labels, cfg.data.layout)
+    truth = [u.command for u in test_set.utterances]
+    heard = [(p.best, p.heard) for p in preds]
+    test = score_commands(truth, heard, model.labels, model.heads.slot_names, cfg.data.layout)
     (out / "test_metrics.json").write_text(json.dumps(test, indent=2))
     log.info(
-        "test accuracy %.4f, macro-F1 %.4f; %s is %d bytes",
+        "test accuracy %.4f, macro-F1 %.4f, commands right %.4f; %s is %d bytes",
         test["accuracy"],
         test["f1"],
+        test["command_acceptance"],
         path,
         size,
     )
@@ -78,6 +79,7 @@ def export(
         "bits": meta["bits"],
         "accuracy": test["accuracy"],
         "f1": test["f1"],
+        "command_acceptance": test["command_acceptance"],
         "size_bytes": size,
         "best_epoch": best["epoch"],
         "best_val_acc": best["val_acc"],

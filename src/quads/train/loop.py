@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from quads.config import TrainConfig
 from quads.models.student import SLUModel
-from quads.train.losses import FeatureAlignment, quads_loss
+from quads.train.losses import FeatureAlignment, heads_correct, quads_loss
 from quads.train.schedule import Phase
 
 
@@ -129,6 +129,7 @@ class EpochContext:
     amp: bool  # bf16 autocast
     train: TrainConfig
     progress: bool
+    sizes: list[int]  # the heads' widths (`Heads.sizes`): the intent head, then each slot's
 
 
 def train_epoch(
@@ -140,7 +141,7 @@ def train_epoch(
     ctx: EpochContext,
     desc: str,
 ) -> dict:
-    """One pass over the training split; returns mean loss and accuracy.
+    """One pass over the training split; returns mean loss and accuracy (every head right).
 
     `lr_factor(i, n)` scales the learning rates at step i of n (the warm-up)."""
     t = ctx.train
@@ -159,18 +160,18 @@ def train_epoch(
             logits, align = step(mel, target)
         logits, align = logits.float(), align.float()
         align = align if phase.distils else None
-        loss = quads_loss(logits, y, align, t.alpha, gamma, t.outlier_weight)
+        loss = quads_loss(logits, y, align, t.alpha, gamma, t.outlier_weight, ctx.sizes)
         if not torch.isfinite(loss):
             raise TrainingError(f"loss became {loss.item()} in {desc}")
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(step.parameters(), t.grad_clip)
         opt.step()
-        n = y.numel()
-        known = y >= 0  # outliers have no intent to get right
+        n = len(y)
+        known = y[:, 0] >= 0  # outliers have no intent to get right
         total += n
         labelled += int(known.sum())
-        correct += int((logits.argmax(-1) == y)[known].sum())
+        correct += int(heads_correct(logits, y, ctx.sizes)[known].sum())
         loss_sum += loss.item() * n
         bar.set_postfix(loss=f"{loss_sum / total:.3f}", acc=f"{correct / max(labelled, 1):.3f}")
     return {"train_loss": loss_sum / max(total, 1), "train_acc": correct / max(labelled, 1)}

@@ -4,6 +4,9 @@ Distillation phase (gamma = 1):  L_dis = alpha * L1(P(h_student), h_teacher) + (
 Quantization phase (gamma = 0):  L = CE  (centroids trained by gradient; L_dis if asked)
 Overall: L = gamma * L_dis + (1 - gamma) * CE.
 
+CE is the cross-entropy of the intent head plus the sum of the slot heads' (each slot over
+its values + "absent"; `quads.runtime.heads`).
+
 With outliers in the batch (label -1: speech that is none of the intents), CE is the
 cross-entropy of the labelled clips plus lambda times the cross-entropy of the outliers'
 predictions to the uniform distribution (outlier exposure, Hendrycks et al. 2019).
@@ -36,29 +39,48 @@ class FeatureAlignment(nn.Module):
     def forward(
         self, student: list[torch.Tensor], teacher: torch.Tensor, mask: torch.Tensor
     ) -> torch.Tensor:
-        """student: per pair (B, T, D_s); teacher: (B, n_pairs, T', D_t); mask: (B, T) speech
-        frames -> mean L1 over the windows that start on speech (padding excluded)."""
-        n = teacher.shape[2]
+        """student: per pair (B, T, D_s); teacher: (B, n_pairs, T', D_t) over the whole
+        context (T' >= T / pool: the student's batch may be cut to its longest clip); mask:
+        (B, T) speech frames -> mean L1 over the windows that start on speech (padding
+        excluded)."""
+        n = min(teacher.shape[2], student[0].shape[1] // max(self.pool, 1))
         keep = mask[:, :: max(self.pool, 1)][:, :n].unsqueeze(-1).to(teacher.dtype)  # (B, T', 1)
         losses = []
         for i, (proj, s) in enumerate(zip(self.proj, student)):
-            diff = (proj(pool_time(s, self.pool)).float() - teacher[:, i].float()).abs()
+            pooled = proj(pool_time(s, self.pool))[:, :n]
+            diff = (pooled.float() - teacher[:, i, :n].float()).abs()
             losses.append((diff * keep).sum() / (keep.sum() * diff.shape[-1]))
         return torch.stack(losses).mean()
 
 
 def classification_loss(
-    logits: torch.Tensor, labels: torch.Tensor, outlier_weight: float = 0.0
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    outlier_weight: float = 0.0,
+    sizes: list[int] | None = None,
 ) -> torch.Tensor:
-    """CE over the labelled clips + outlier_weight * mean_i (-1/C sum_c log p_c(x_i)) over
-    the outliers (label -1), each term a mean over its own clips."""
-    known = labels >= 0
+    """Sum over the heads (widths `sizes`; None: one intent head) of their CE over the
+    labelled clips, + outlier_weight * mean_i (-1/C sum_c log p_c(x_i)) of the intent head
+    over the outliers (intent label -1), each term a mean over its own clips.
+    labels: (B,) intents, or (B, heads) intents then slot targets."""
+    parts = torch.split(logits, sizes or [logits.shape[-1]], dim=-1)
+    labels = labels.reshape(len(logits), -1)
+    known = labels[:, 0] >= 0
     loss = logits.new_zeros(())
     if known.any():
-        loss = loss + F.cross_entropy(logits[known], labels[known])
+        for k, part in enumerate(parts):
+            loss = loss + F.cross_entropy(part[known], labels[known, k])
     if outlier_weight and not known.all():
-        loss = loss - outlier_weight * F.log_softmax(logits[~known], dim=-1).mean()
+        loss = loss - outlier_weight * F.log_softmax(parts[0][~known], dim=-1).mean()
     return loss
+
+
+def heads_correct(logits: torch.Tensor, labels: torch.Tensor, sizes: list[int]) -> torch.Tensor:
+    """(B,) bool: every head right (the intent and each slot, absent included)."""
+    parts = torch.split(logits, sizes, dim=-1)
+    labels = labels.reshape(len(logits), -1)
+    right = torch.stack([p.argmax(-1) == labels[:, k] for k, p in enumerate(parts)], -1)
+    return right.all(-1)
 
 
 def quads_loss(
@@ -68,9 +90,10 @@ def quads_loss(
     alpha: float,
     gamma: float,
     outlier_weight: float = 0.0,
+    sizes: list[int] | None = None,
 ) -> torch.Tensor:
     """L = gamma * (alpha * L1 + (1 - alpha) * CE) + (1 - gamma) * CE."""
-    ce = classification_loss(logits, labels, outlier_weight)
+    ce = classification_loss(logits, labels, outlier_weight, sizes)
     if align is None or gamma == 0:
         return ce
     l_dis = alpha * align + (1 - alpha) * ce

@@ -32,9 +32,9 @@ from quads.config import PRECISIONS, Config, to_dict
 from quads.data.augment import Augmenter
 from quads.data.auto import needs_resolving, resolve_config
 from quads.data.corpus import read_corpus, read_outliers
-from quads.data.dataset import SpeechDataset
+from quads.data.dataset import SpeechDataset, trim_batch
 from quads.data.types import Corpus
-from quads.evaluation.metrics import evaluate_predictions
+from quads.evaluation.metrics import score_commands
 from quads.inference import predict_corpus
 from quads.models.student import SLUModel, encoder_from_state
 from quads.models.teacher import Teacher, layer_index, teacher_targets
@@ -63,8 +63,11 @@ LOG_COLUMNS += ["lr", "seconds"]  # lr: train.lr as the schedule left it at the 
 __all__ = ["Phase", "Trainer", "TrainingError", "build_student", "init_distributed"]
 
 
-def build_student(cfg: Config, labels: list[str]) -> SLUModel:
-    """Whisper encoder (pretrained or random init, optionally truncated) + pool + head."""
+def build_student(
+    cfg: Config, labels: list[str], slots: dict[str, list[str]] | None = None
+) -> SLUModel:
+    """Whisper encoder (pretrained or random init, optionally truncated) + pool + the heads
+    (the intents, and each slot's values + "absent")."""
     m = cfg.model
     weights = load_whisper(m.student)
     state = weights.encoder_state if m.pretrained else None
@@ -73,7 +76,7 @@ def build_student(cfg: Config, labels: list[str]) -> SLUModel:
         encoder.embed_positions.weight.data.copy_(
             weights.encoder_state["embed_positions.weight"][: encoder.config.max_source_positions]
         )
-    return SLUModel(encoder, labels, m.pooling, weights.n_mels)
+    return SLUModel(encoder, labels, m.pooling, weights.n_mels, slots)
 
 
 def use_bf16(precision: str, device: torch.device) -> bool:
@@ -139,7 +142,7 @@ class Trainer:
             self.train_set.utterances += outliers
             log.info("training with %d outlier clips from %s", len(outliers), d.outliers)
 
-        self.model = build_student(cfg, self.labels).to(self.device)
+        self.model = build_student(cfg, self.labels, self.train_set.slots).to(self.device)
         self.settings = FeatureSettings.from_config(cfg.audio, self.model.n_mels)
         pairs = cfg.model.align_layers
         n_layers = self.model.encoder.config.encoder_layers
@@ -184,17 +187,19 @@ class Trainer:
             if phase.distils:  # teacher targets are frame-aligned with the clean clip
                 augment = dataclasses.replace(augment, speed=(1.0, 1.0))
             aug = Augmenter(augment, seed=self.cfg.train.seed * 1000 + epoch)
-        ds = SpeechDataset(corpus.utterances, self.labels, self.settings, aug)
+        ds = SpeechDataset(corpus.utterances, self.model.heads, self.settings, aug)
         bs, workers = self.cfg.train.batch_size, self.cfg.data.num_workers
         if phase is None:
-            return DataLoader(ds, batch_size=bs, num_workers=workers)
+            return DataLoader(ds, batch_size=bs, num_workers=workers, collate_fn=trim_batch)
         if self.world > 1:
             sampler = DistributedSampler(ds, seed=self.cfg.train.seed, drop_last=True)
             sampler.set_epoch(epoch)
         else:  # a fresh generator per epoch: the same order after a resume
             gen = torch.Generator().manual_seed(self.cfg.train.seed * 100_003 + epoch)
             sampler = RandomSampler(ds, generator=gen)
-        return DataLoader(ds, batch_size=bs, sampler=sampler, num_workers=workers)
+        return DataLoader(
+            ds, batch_size=bs, sampler=sampler, num_workers=workers, collate_fn=trim_batch
+        )
 
     # ------------------------------------------------------------------ phases
     def enter(self, phase: Phase) -> None:
@@ -227,19 +232,28 @@ class Trainer:
         if self.world > 1:
             ids = [self.device] if self.device.type == "cuda" else None
             step = torch.nn.parallel.DistributedDataParallel(step, device_ids=ids)
-        ctx = EpochContext(self.targets, self.device, self.amp, self.cfg.train, self.progress)
+        ctx = EpochContext(
+            self.targets,
+            self.device,
+            self.amp,
+            self.cfg.train,
+            self.progress,
+            self.model.heads.sizes,
+        )
         tag = f" it{phase.iteration}" if phase.iteration else ""
         desc = f"epoch {epoch} {phase.kind.value}{tag}"
         loader = self._loader(self.train_set, phase, epoch)
         return train_epoch(step, loader, opt, phase, self._lr_factor(epoch), ctx, desc)
 
     def validate(self) -> dict:
-        y_pred = predict_corpus(
-            self.model, self.valid_set, self.settings, self.cfg.train.batch_size
+        """val_acc: command acceptance (the intent and every slot right; the intent accuracy
+        for a model without slots); val_f1: macro-F1 over intents."""
+        pred = predict_corpus(self.model, self.valid_set, self.settings, self.cfg.train.batch_size)
+        truth = [u.command for u in self.valid_set.utterances]
+        m = score_commands(
+            truth, pred, self.labels, self.model.heads.slot_names, self.cfg.data.layout
         )
-        y_true = [u.label for u in self.valid_set.utterances]
-        m = evaluate_predictions(y_true, y_pred, self.labels, self.cfg.data.layout)
-        return {"val_acc": m["accuracy"], "val_f1": m["f1"]}
+        return {"val_acc": m["command_acceptance"], "val_f1": m["f1"]}
 
     def _deployable(self, phase: Phase) -> bool:
         """Whether this phase's model is what the strategy ships (so may be 'best')."""

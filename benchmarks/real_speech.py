@@ -1,0 +1,109 @@
+"""Real people: a model trained on synthetic speech only, scored on real recordings.
+
+    python benchmarks/real_speech.py runs/keywords/model.quads --set speech-commands
+    python benchmarks/real_speech.py runs/wake/model.quads --set wake-words --out real-wake
+
+The sets are `../shared/data/real-speech/<set>/clips.csv` (path,label,speaker,transcript):
+Speech Commands' ten keywords + unknown (1,100 clips, 100 speakers a word) and six wake words
+(360 clips). They are validation material: they choose voices, trimming and recipes, and
+every clip of a set is scored. The model runs through the product's own prediction step
+(`quads.load_model(...).predict`: speech gate, silence trimming, threshold).
+
+Writes results/<out>.json and .md: top-1 accuracy (the model's best answer), the answers
+right with rejection (what a user gets), the share rejected (no speech / low confidence),
+accuracy per word and the main confusions, beside the model's synthetic test accuracy (its
+run's test_metrics.json) so that the synthetic-to-real gap stands in one row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from collections import Counter
+from pathlib import Path
+
+from provenance import provenance, provenance_line
+
+RESULTS = Path(__file__).parent / "results"
+REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real-speech"
+SETS = ("speech-commands", "wake-words")
+
+
+def read_set(folder: Path) -> list[tuple[Path, str]]:
+    """(clip path, label) of every row of a set's clips.csv."""
+    with (folder / "clips.csv").open(newline="", encoding="utf-8") as f:
+        return [(folder / row["path"], row["label"]) for row in csv.DictReader(f)]
+
+
+def score(model_path: Path, clips: list[tuple[Path, str]]) -> dict:
+    import quads
+
+    model = quads.load_model(model_path)
+    preds = model.predict([p for p, _ in clips], top=1)
+    truth = [label for _, label in clips]
+    n = len(preds)
+    per_word: dict[str, list[bool]] = {}
+    confused = Counter()
+    for pred, label in zip(preds, truth):
+        per_word.setdefault(label, []).append(pred.best == label)
+        if pred.best != label:
+            confused[(label, pred.best)] += 1
+    return {
+        "n": n,
+        "engine": model.engine,
+        "threshold": model.rejection.get("threshold", 0.0),
+        "top1_accuracy": sum(p.best == t for p, t in zip(preds, truth)) / n,
+        "answered_right": sum(p.intent == t for p, t in zip(preds, truth)) / n,
+        "rejected": sum(p.intent is None for p in preds) / n,
+        "rejected_no_speech": sum(p.reason == "no speech" for p in preds) / n,
+        "errors": sum(p.error is not None for p in preds),
+        "per_word": {w: sum(r) / len(r) for w, r in sorted(per_word.items())},
+        "confusions": [[t, p, c] for (t, p), c in confused.most_common(8)],
+    }
+
+
+def markdown(result: dict) -> str:
+    r = result["real"]
+    synthetic = result.get("synthetic_test_accuracy")
+    lines = [
+        f"# {result['set']}: real recordings, model trained on synthetic speech only",
+        "",
+        provenance_line(result["provenance"]),
+        "",
+        "| synthetic test | real top-1 | real, answered right | rejected (no speech) |",
+        "| --- | --- | --- | --- |",
+        f"| {'-' if synthetic is None else f'{100 * synthetic:.1f} %'} "
+        f"| {100 * r['top1_accuracy']:.1f} % | {100 * r['answered_right']:.1f} % "
+        f"| {100 * r['rejected']:.1f} % ({100 * r['rejected_no_speech']:.1f} %) |",
+        "",
+        f"{r['n']} clips; threshold {r['threshold']:.3f}. Per word (top-1): "
+        + ", ".join(f"{w} {100 * a:.0f} %" for w, a in r["per_word"].items()),
+        "",
+        "Confusions: " + ", ".join(f"{t} -> {p} ({c})" for t, p, c in r["confusions"]),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("model", help=".quads file trained on synthetic speech")
+    p.add_argument("--set", choices=SETS, required=True, help="the real recordings to score")
+    p.add_argument("--real", type=Path, default=REAL, help="folder of the real-speech sets")
+    p.add_argument("--out", help="results/<OUT>.{json,md} (default: real-<set>)")
+    args = p.parse_args()
+    model = Path(args.model)
+    clips = read_set(args.real / args.set)
+    result = {"set": args.set, "real": score(model, clips), "provenance": provenance(model)}
+    metrics = model.parent / "test_metrics.json"
+    if metrics.is_file():
+        result["synthetic_test_accuracy"] = json.loads(metrics.read_text())["accuracy"]
+    out = args.out or f"real-{args.set}"
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{out}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (RESULTS / f"{out}.md").write_text(markdown(result))
+    print(markdown(result))
+
+
+if __name__ == "__main__":
+    main()
