@@ -17,6 +17,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = "benchmarks/results"
 START, END = "<!-- results-table:start -->", "<!-- results-table:end -->"
+REAL_START, REAL_END = "<!-- real-table:start -->", "<!-- real-table:end -->"
+
+# (grammar, results file of benchmarks/real_speech.py) for the real-people table
+REAL_ROWS = [
+    ("`examples/speech_commands.yaml`: 10 keywords + unknown", "real-speech-commands.json"),
+    ("`examples/wake_words.yaml`: 6 wake words", "real-wake-words.json"),
+]
 
 
 def _fsc_row(name: str) -> dict:
@@ -83,15 +90,40 @@ def table() -> str:
     return "\n".join(lines)
 
 
+def real_table() -> str:
+    lines = [
+        "| trained on synthetic speech of | real clips | synthetic test | real top-1 "
+        "| real, answered right | results |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for grammar, file in REAL_ROWS:
+        path = ROOT / RESULTS / file
+        if not path.exists():
+            continue
+        d = json.loads(path.read_text())
+        r, synthetic = d["real"], d.get("synthetic_test_accuracy")
+        lines.append(
+            f"| {grammar} | {r['n']:,} | "
+            + ("-" if synthetic is None else f"{100 * synthetic:.1f} %")
+            + f" | {100 * r['top1_accuracy']:.1f} % | {100 * r['answered_right']:.1f} % "
+            f"| [{file}]({RESULTS}/{file}) |"
+        )
+    return "\n".join(lines)
+
+
+def fill(text: str, start: str, end: str, body: str) -> str:
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{start}\n{body}\n{end}{tail}"
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--check", action="store_true", help="only check that README.md is current")
     args = p.parse_args()
     readme = ROOT / "README.md"
     text = readme.read_text()
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    new = f"{head}{START}\n{table()}\n{END}{tail}"
+    new = fill(fill(text, START, END, table()), REAL_START, REAL_END, real_table())
     if args.check:
         if new != text:
             print("README.md: the results table is out of date (python docs/results_table.py)")

@@ -108,3 +108,13 @@ def test_real_speech_scores_every_clip_of_a_set(tmp_path, fsc_tiny):
     assert result["n"] == len(corpus) and result["errors"] == 0
     assert result["answered_right"] <= result["top1_accuracy"]
     assert set(result["per_word"]) == {u.label for u in corpus.utterances}
+
+
+def test_the_readme_tables_are_the_results_files():
+    """README.md's results tables are generated from benchmarks/results (docs/results_table.py)."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "docs" / "results_table.py"), "--check"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -526,9 +526,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "-o", "--out", help="run folder (default: runs/demo, runs/demo-slurp, runs/NAME)"
     )
-    s.add_argument(
-        "--config", help="training preset (default: fsc-demo, slurp-demo, commands-demo)"
-    )
+    s.add_argument("--config", help="training preset (default: fsc-demo, slurp-demo, slots-demo)")
     s.set_defaults(func=cmd_demo)
     return p
 

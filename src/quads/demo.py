@@ -91,8 +91,9 @@ def run_demo(data: Path, out: Path, preset: str = "fsc-demo") -> dict:
     return summary
 
 
-# The corpus `quads demo --context GRAMMAR` builds: clips, and the training preset.
-GRAMMAR_DEMO = {"utterances": 1600, "preset": "commands-demo"}
+# The corpus `quads demo --context GRAMMAR` builds (espeak-ng and Flite voices: Kokoro takes
+# ~3 s a long command, too slow for the demo's 20 minutes) and its training preset.
+GRAMMAR_DEMO = {"utterances": 1600, "shares": {"flite": 0.3}, "preset": "slots-demo"}
 
 
 def run_grammar_demo(grammar: Path, data: Path, out: Path, preset: str | None = None) -> dict:
@@ -104,7 +105,7 @@ def run_grammar_demo(grammar: Path, data: Path, out: Path, preset: str | None = 
 
     t0 = time.time()
     log.info("building (or checking) a corpus of %s in %s", grammar, data)
-    build_intents_corpus(grammar, data, GRAMMAR_DEMO["utterances"])
+    build_intents_corpus(grammar, data, GRAMMAR_DEMO["utterances"], shares=GRAMMAR_DEMO["shares"])
     run = train(preset or GRAMMAR_DEMO["preset"], data, out, resume=True)
     test = json.loads((out / "test_metrics.json").read_text())
     print("\n" + format_table(test))
