@@ -15,8 +15,7 @@ from helpers import tiny_slu_model, tiny_whisper
 
 import quads
 from quads.cli import main
-from quads.config import QuantConfig, load_config
-from quads.data.auto import resolve_config
+from quads.config import QuantConfig
 from quads.data.corpus import read_corpus
 from quads.data.types import CorpusError
 from quads.evaluation.metrics import score_commands
@@ -272,24 +271,9 @@ def test_a_grammar_with_slots_trains_exports_and_is_scored(whispers, tmp_path, c
     train = read_corpus(tmp_path / "c", "auto", "train")
     assert train.slots == {"cup": ["large", "small"], "drink": ["coffee", "hot chocolate", "tea"]}
 
-    student, teacher = whispers
-    cfg = load_config(
-        "commands-demo",
-        [
-            f"data.root={tmp_path / 'c'}",
-            f"out_dir={tmp_path / 'run'}",
-            f"model.student={student}",
-            f"model.teacher={teacher}",
-            "train.batch_size=8",
-            "train.iterations=1",
-            "train.epochs_per_phase=1",
-            "train.final_quant_epochs=0",
-            "train.warmup_steps=0",
-            "quant.bits=3",
-            "quant.kmeans_iters=5",
-        ],
-    )
-    cfg = resolve_config(cfg)
+    from test_own_data import tiny_run
+
+    cfg = tiny_run(whispers, tmp_path / "c", tmp_path / "run", "train.lr=2e-4")
     cfg.train = dataclasses.replace(cfg.train, strategy="quads")
     result = Trainer(cfg, progress=False).run()
     test = json.loads((tmp_path / "run" / "test_metrics.json").read_text())

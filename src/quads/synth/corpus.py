@@ -402,14 +402,7 @@ def plan_corpus(
                     if (speaker.name, said_text) not in said:
                         break
             said.add((speaker.name, said_text))
-            while True:
-                lead, tail = round(rng.uniform(0.05, 0.4), 3), round(rng.uniform(0.05, 0.3), 3)
-                level, noise_db = round(rng.uniform(0.3, 0.9), 3), round(rng.uniform(45, 70), 1)
-                key = f"{layout}|{speaker.name}|{said_text}|{lead}|{tail}|{level}|{noise_db}"
-                clip_id = hashlib.sha1(key.encode()).hexdigest()[:20]
-                if clip_id not in ids:
-                    break
-            ids.add(clip_id)
+            clip_id, lead, tail, level, noise_db = recording(rng, layout, speaker, said_text, ids)
             if layout == "fsc":
                 path = f"wavs/speakers/{speaker.name}/{clip_id}.wav"
             else:
@@ -432,6 +425,21 @@ def plan_corpus(
     return clips
 
 
+def recording(
+    rng: random.Random, kind: str, speaker: Voice, text: str, ids: set[str]
+) -> tuple[str, float, float, float, float]:
+    """How a clip is recorded, drawn from `rng`: (its id, unique in `ids` and added to it,
+    seconds of silence before and after the speech, peak level, noise floor in dB below it)."""
+    while True:
+        lead, tail = round(rng.uniform(0.05, 0.4), 3), round(rng.uniform(0.05, 0.3), 3)
+        level, noise_db = round(rng.uniform(0.3, 0.9), 3), round(rng.uniform(45, 70), 1)
+        key = f"{kind}|{speaker.name}|{text}|{lead}|{tail}|{level}|{noise_db}"
+        clip_id = hashlib.sha1(key.encode()).hexdigest()[:20]
+        if clip_id not in ids:
+            ids.add(clip_id)
+            return clip_id, lead, tail, level, noise_db
+
+
 def plan_outliers(clips: list[Clip], n: int, seed: int) -> list[Clip]:
     """`n` outlier clips (split "outliers", under OUTLIER_DIR/<speaker>/) voiced by the
     speakers of the training split of `clips` (FSC layout), in its mix of engines."""
@@ -448,13 +456,10 @@ def plan_outliers(clips: list[Clip], n: int, seed: int) -> list[Clip]:
     )
     rng = random.Random(f"outliers-{seed}")
     rng.shuffle(texts)
-    out = []
+    out, ids = [], set()
     for k in range(n):
         speaker, text = rng.choice(train).speaker, texts[k % len(texts)]
-        lead, tail = round(rng.uniform(0.05, 0.4), 3), round(rng.uniform(0.05, 0.3), 3)
-        level, noise_db = round(rng.uniform(0.3, 0.9), 3), round(rng.uniform(45, 70), 1)
-        key = f"outlier|{k}|{speaker.name}|{text}|{lead}|{tail}|{level}|{noise_db}"
-        clip_id = hashlib.sha1(key.encode()).hexdigest()[:20]
+        clip_id, lead, tail, level, noise_db = recording(rng, f"outlier|{k}", speaker, text, ids)
         path = f"{OUTLIER_DIR}/{speaker.name}/{clip_id}.wav"
         out.append(Clip(clip_id, "outliers", speaker, text, "", path, lead, tail, level, noise_db))
     return out

@@ -32,7 +32,6 @@ seed; resumable rendering) and is written as `train.csv`, `valid.csv`, `test.csv
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import math
@@ -224,14 +223,9 @@ def plan_intents(
                 if (speaker.name, text) not in said:
                     break
             said.add((speaker.name, text))
-            while True:
-                lead, tail = round(rng.uniform(0.05, 0.4), 3), round(rng.uniform(0.05, 0.3), 3)
-                level, noise_db = round(rng.uniform(0.3, 0.9), 3), round(rng.uniform(45, 70), 1)
-                key = f"intents|{speaker.name}|{text}|{lead}|{tail}|{level}|{noise_db}"
-                clip_id = hashlib.sha1(key.encode()).hexdigest()[:20]
-                if clip_id not in ids:
-                    break
-            ids.add(clip_id)
+            clip_id, lead, tail, level, noise_db = synth.recording(
+                rng, "intents", speaker, text, ids
+            )
             clips.append(
                 synth.Clip(
                     clip_id,
