@@ -26,10 +26,10 @@ ENGINES = ("auto", "onnxruntime", "torch")
 SIZES = ("tiny", "small", "medium", "full")
 
 
-def runtime_installed(onnx_graph: bool = True) -> bool:
+def runtime_installed() -> bool:
     """Whether the lean runtime (numpy + onnxruntime + soundfile, and onnx to build the graph
     of a .quads file) can be imported."""
-    needed = ["onnxruntime", "soundfile"] + (["onnx"] if onnx_graph else [])
+    needed = ("onnxruntime", "soundfile", "onnx")
     return all(importlib.util.find_spec(name) is not None for name in needed)
 
 
