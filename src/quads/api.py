@@ -18,7 +18,7 @@ import os
 import time
 from pathlib import Path
 
-from quads.runtime.predict import Model
+from quads.runtime.predict import Model, all_read
 
 log = logging.getLogger("quads")
 
@@ -131,10 +131,7 @@ def evaluate(
     corpus = read_corpus(data, layout, split, skip_bad_rows, labels=model.labels)
     note_audio(scan_audio(corpus.utterances), f"{data} ({split})")
     t0 = time.time()
-    preds = model.predict([u.path for u in corpus.utterances], 1, reject, batch_size)
-    for p in preds:
-        if p.error:
-            raise ValueError(p.error)
+    preds = all_read(model.predict([u.path for u in corpus.utterances], 1, reject, batch_size))
     truth = [u.command for u in corpus.utterances]
     heard = [(p.best, p.heard) for p in preds]
     kind = model.meta.get("layout")  # FSC/SLURP labels split into slots

@@ -26,10 +26,10 @@ import numpy as np
 
 from quads.config import RejectionConfig
 from quads.runtime.gate import NO_SPEECH, Gate
+from quads.runtime.predict import Model, all_read
 
 if TYPE_CHECKING:
     from quads.data.types import Corpus
-    from quads.runtime.predict import Model
 
 
 def gate_of(cfg: RejectionConfig) -> Gate:
@@ -105,10 +105,7 @@ def calibrate_model(
     (see `calibrate`). The training export stores it; `quads calibrate` rewrites it."""
     gate_only = {"threshold": 0.0, "gate": asdict(gate_of(cfg))}
     paths = [u.path for u in corpus.utterances]
-    preds = model.predict(paths, 1, batch_size=batch_size, rejection=gate_only)
-    for p in preds:
-        if p.error:
-            raise ValueError(p.error)
+    preds = all_read(model.predict(paths, 1, batch_size=batch_size, rejection=gate_only))
     gated = [p.reason == NO_SPEECH for p in preds]
     correct = [(p.best, p.heard) == u.command for p, u in zip(preds, corpus.utterances)]
     return calibrate([p.confidence for p in preds], correct, gated, cfg, split)

@@ -69,6 +69,15 @@ class Prediction:
         }
 
 
+def all_read(preds: list[Prediction]) -> list[Prediction]:
+    """`preds`, or an AudioError naming the first clip that could not be used (a corpus was
+    checked when it was read, so one failing now is an error, not a row to skip)."""
+    bad = next((p.error for p in preds if p.error), None)
+    if bad:
+        raise AudioError(bad)
+    return preds
+
+
 def softmax(logits: np.ndarray) -> np.ndarray:
     """Row-wise softmax in float64 (logits (B, C) -> probabilities (B, C))."""
     z = np.asarray(logits, dtype=np.float64)

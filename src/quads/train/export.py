@@ -15,6 +15,7 @@ from quads.inference import as_model, load
 from quads.models.student import SLUModel
 from quads.quant.packing import save_quads
 from quads.quant.surgery import drop_latents, post_training_quantize, quantize_model
+from quads.runtime.predict import all_read
 from quads.train.schedule import deployable_bits
 from quads.train.transition import restore_student
 
@@ -57,10 +58,7 @@ def export(
     meta["rejection"] = calibrate_model(as_model(model, settings), valid_set, cfg.rejection, batch)
     size = save_quads(path, model, meta)
     packed = load(path)  # the test split is scored on the file, as a user would run it
-    preds = packed.predict([u.path for u in test_set.utterances], 1, False, batch)
-    bad = next((p.error for p in preds if p.error), None)
-    if bad:
-        raise ValueError(bad)
+    preds = all_read(packed.predict([u.path for u in test_set.utterances], 1, False, batch))
     truth = [u.command for u in test_set.utterances]
     heard = [(p.best, p.heard) for p in preds]
     test = score_commands(truth, heard, model.labels, model.heads.slot_names, cfg.data.layout)
