@@ -83,6 +83,34 @@ def encoder_mask(mel: torch.Tensor, n_positions: int) -> torch.Tensor:
     return torch.arange(n_positions, device=mel.device) < valid[:, None]
 
 
+def encode(
+    enc: WhisperEncoder, mel: torch.Tensor, output_hidden_states: bool = False
+) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor] | None]:
+    """Whisper's encoder with padding hidden from self-attention: log-mel (B, n_mels,
+    frames <= the context) -> output (B, T, D), its speech mask (B, T) and, if asked, every
+    layer's hidden states (entry 0 the embeddings, entry i layer i's output, the last one
+    after the final LayerNorm, as in transformers). The student and the teacher both run it."""
+    x = F.gelu(enc.conv1(mel))
+    x = F.gelu(enc.conv2(x)).transpose(1, 2)  # (B, T, D), T = frames / 2
+    n = x.shape[1]
+    if n > enc.embed_positions.num_embeddings:
+        raise ValueError(
+            f"{mel.shape[-1]} mel frames exceed the model's context of "
+            f"{enc.embed_positions.num_embeddings / 50:g} s "
+            f"({2 * enc.embed_positions.num_embeddings} frames)"
+        )
+    x = x + enc.embed_positions.weight[:n]
+    mask = encoder_mask(mel, n)
+    attend = mask[:, None, None, :]  # (B, 1, 1, T): keys a query may attend to
+    hidden = [x]
+    for layer in enc.layers:
+        x = layer(x, attend)
+        hidden.append(x)
+    x = enc.layer_norm(x)
+    hidden[-1] = x
+    return x, mask, hidden if output_hidden_states else None
+
+
 class AttentionPool(nn.Module):
     """Softmax-weighted averages over the unmasked frames: `n` learned scores per frame, one
     average each: (B, T, D), (B, T) -> (B, n, D)."""
@@ -142,29 +170,8 @@ class SLUModel(nn.Module):
     def features(
         self, mel: torch.Tensor, output_hidden_states: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor] | None]:
-        """Log-mel (B, n_mels, frames <= the context) -> encoder output (B, T, D), its
-        speech mask (B, T), and, if asked, every layer's hidden states (entry 0 the
-        embeddings, entry i layer i's output, the last one after the final LayerNorm, as
-        in transformers). Whisper's encoder, run with padding hidden from attention."""
-        enc = self.encoder
-        x = F.gelu(enc.conv1(mel))
-        x = F.gelu(enc.conv2(x)).transpose(1, 2)  # (B, T, D), T = frames / 2
-        n = x.shape[1]
-        if n > enc.embed_positions.num_embeddings:
-            raise ValueError(
-                f"{mel.shape[-1]} mel frames exceed the model's context of "
-                f"{self.context_seconds:g} s ({2 * enc.embed_positions.num_embeddings} frames)"
-            )
-        x = x + enc.embed_positions.weight[:n]
-        mask = encoder_mask(mel, n)
-        attend = mask[:, None, None, :]  # (B, 1, 1, T): keys a query may attend to
-        hidden = [x]
-        for layer in enc.layers:
-            x = layer(x, attend)
-            hidden.append(x)
-        x = enc.layer_norm(x)
-        hidden[-1] = x
-        return x, mask, hidden if output_hidden_states else None
+        """`encode` with this model's encoder: output, speech mask, hidden states."""
+        return encode(self.encoder, mel, output_hidden_states)
 
     def classify(self, feats: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         if self.pool is None:

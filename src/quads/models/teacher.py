@@ -1,10 +1,12 @@
 """The frozen QUADS teacher and its on-disk feature cache.
 
 The teacher is a larger Whisper encoder (built-in default `base`) at the student's short
-context. Its targets for the L1 feature alignment are the hidden states of the aligned
-layers, averaged over windows of `align_pool` frames (a 4-frame window is 80 ms). They never
-change, so `teacher_targets` computes them once per corpus and keeps them in a memory-mapped
-`.npy` beside the corpus; a later run (another baseline, a resume) reads them back.
+context, run as the student runs (padding hidden from self-attention, `student.encode`), so
+its features at a speech frame never attend to the zero padding after the clip. Its targets
+for the L1 feature alignment are the hidden states of the aligned layers, averaged over
+windows of `align_pool` frames (a 4-frame window is 80 ms). They never change, so
+`teacher_targets` computes them once per corpus and keeps them in a memory-mapped `.npy`
+beside the corpus; a later run (another baseline, a resume) reads them back.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from tqdm import tqdm
 from quads.audio import FeatureSettings
 from quads.data.dataset import SpeechDataset
 from quads.data.types import Utterance
+from quads.models.student import encode
 from quads.models.whisper_weights import load_whisper
 
 log = logging.getLogger("quads")
@@ -68,13 +71,13 @@ class Teacher(nn.Module):
     @torch.inference_mode()
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
         """Log-mel (B, n_mels, frames) -> (B, n_aligned, T', D_teacher)."""
-        hidden = self.encoder(mel, output_hidden_states=True).hidden_states
+        _, _, hidden = encode(self.encoder, mel, output_hidden_states=True)
         return torch.stack([pool_time(hidden[i], self.align_pool) for i in self.indices], 1)
 
 
 def _cache_key(teacher: Teacher, utterances: list[Utterance]) -> str:
     h = hashlib.sha256()
-    h.update(json.dumps([teacher.ref, teacher.indices, teacher.align_pool]).encode())
+    h.update(json.dumps([teacher.ref, teacher.indices, teacher.align_pool, "masked"]).encode())
     h.update(json.dumps([teacher.settings.n_mels, teacher.settings.context_seconds]).encode())
     for u in utterances:
         st = Path(u.path).stat()

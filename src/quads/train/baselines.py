@@ -4,7 +4,10 @@
 `<out>/<run>/`, and gathers the rows into `<out>/results.json` in the shape `quads.report`
 reads. A finished row is not trained again, an interrupted one resumes: rerunning the same
 command after a crash continues where it stopped. PTQ rows reuse the training of their
-full-precision row (same schedule, so the same model) and only cluster it.
+full-precision row (same schedule, so the same model) and only cluster it: that run clusters
+and validates its model at each PTQ row's bit width after every epoch, and a PTQ row ships
+the checkpoint whose clustered model validated best (one validation read per epoch, as
+every other row).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from quads.config import Config
 from quads.data.auto import needs_resolving, resolve_config
 from quads.evaluation.cost import whisper_encoder_gmacs
 from quads.models.whisper_weights import load_whisper
-from quads.train.mct import Trainer
+from quads.train.mct import Trainer, TrainingError
 
 log = logging.getLogger("quads")
 
@@ -35,7 +38,7 @@ BASELINES = [
     ("quads", False),
 ]
 FULL_PRECISION = ("finetune", "distill")
-# A PTQ row = its full-precision row's best checkpoint, clustered once.
+# A PTQ row = a checkpoint of its full-precision row, clustered once.
 PTQ_SOURCE = {"ptq": "finetune", "distill_ptq": "distill"}
 
 
@@ -47,6 +50,9 @@ VARIANTS: dict[str, dict[str, object]] = {
     "codes_fixed_restart_quantized": {"codes": "fixed", "restart": "quantized"},
     "restart_quantized": {"restart": "quantized"},  # distil from centroids[codes], no latent
     "no_quant_teacher": {"quant_distill": False},  # gamma = 0: CE only in quantization phases
+    # quads-paper: the paper's phases as written (codes fixed, centroids trained, gamma = 0
+    # in quantization phases, distillation restarting from centroids[codes])
+    "paper": {"codes": "fixed", "restart": "quantized", "quant_distill": False},
 }
 
 
@@ -60,6 +66,8 @@ class Job(NamedTuple):
 
 
 def row_name(strategy: str, pretrained: bool, bits: int, variant: str = "") -> str:
+    if variant == "paper":  # a method of its own, named as such: quads-paper-4bit
+        strategy, variant = f"{strategy}-paper", ""
     init = "" if pretrained else "-random"
     name = f"{strategy}{init}-{bits}bit" if strategy not in FULL_PRECISION else f"{strategy}{init}"
     return f"{name}-{variant}" if variant else name
@@ -86,10 +94,15 @@ def compare(cfg: Config, out: Path, jobs: list[Job], progress: bool = True) -> d
     student = load_whisper(cfg.model.student).config
     gmacs = whisper_encoder_gmacs(student, cfg.audio.context_seconds)
     gmacs_30 = whisper_encoder_gmacs(student, 30.0)
+    jobs = [Job(*j) for j in jobs]
+    ptq_bits: dict[Job, list[int]] = {}  # full-precision run -> the PTQ rows' bit widths
+    for job in jobs:
+        if job.strategy in PTQ_SOURCE:
+            ptq_bits.setdefault(_source(job), []).append(job.bits)
     rows = []
-    for job in (Job(*j) for j in jobs):
+    for job in jobs:
         name = row_name(*job)
-        result = _run(cfg, out, job, progress)
+        result = _run(cfg, out, job, progress, ptq_bits)
         rows.append(
             {
                 "name": name,
@@ -118,9 +131,14 @@ def _run_config(cfg: Config, out: Path, job: Job) -> Config:
     return run_cfg
 
 
-def _run(cfg: Config, out: Path, job: Job, progress: bool) -> dict:
-    """Train one row, or reuse it when its run.json exists. A PTQ row quantizes the best
-    checkpoint of its full-precision row instead of training the same model again."""
+def _source(job: Job) -> Job:
+    """The full-precision run whose checkpoints a PTQ row clusters."""
+    return Job(PTQ_SOURCE[job.strategy], job.pretrained, 32, job.variant)
+
+
+def _run(cfg: Config, out: Path, job: Job, progress: bool, ptq_bits: dict[Job, list[int]]) -> dict:
+    """Train one row, or reuse it when its run.json exists. A PTQ row clusters the checkpoint
+    of its full-precision row chosen on PTQ validation instead of training it again."""
     run_cfg = _run_config(cfg, out, job)
     run_dir = Path(run_cfg.out_dir)
     if (run_dir / "run.json").is_file():
@@ -128,14 +146,20 @@ def _run(cfg: Config, out: Path, job: Job, progress: bool) -> dict:
         return json.loads((run_dir / "run.json").read_text())
     log.info("=== %s ===", run_dir.name)
     if job.strategy not in PTQ_SOURCE:
-        return Trainer(run_cfg, progress=progress).run(resume=True)
-    source = Job(PTQ_SOURCE[job.strategy], job.pretrained, 32, job.variant)
-    _run(cfg, out, source, progress)
+        bits = tuple(ptq_bits.get(job, ()))
+        return Trainer(run_cfg, progress=progress, ptq_bits=bits).run(resume=True)
+    source = _source(job)
+    _run(cfg, out, source, progress, ptq_bits)
     source_dir = Path(_run_config(cfg, out, source).out_dir)
+    best = source_dir / f"best-{job.bits}bit.pt"
+    if not best.is_file():
+        raise TrainingError(
+            f"{source_dir} was trained without validating PTQ at {job.bits} bits; move it "
+            "away and rerun, to train it again with that validation"
+        )
     run_dir.mkdir(parents=True, exist_ok=True)
     shutil.copy(source_dir / "log.csv", run_dir / "log.csv")
-    result = Trainer(run_cfg, progress=progress).export(source_dir / "best.pt")
-    result["best_val_acc"] = None  # the full-precision model was validated, not this one
+    result = Trainer(run_cfg, progress=progress).export(best)
     (run_dir / "run.json").write_text(json.dumps(result, indent=2))
     return result
 

@@ -34,7 +34,7 @@ def export(
 ) -> dict:
     """Best checkpoint -> (PTQ) -> `out/model.quads`, with the rejection threshold chosen on
     the validation split; the test split is read once, on that file, and its metrics
-    written to `out/test_metrics.json`."""
+    written to `out/test_metrics.json`, each clip's answer to `out/test_predictions.jsonl`."""
     restore_student(model, best, cfg)
     drop_latents(model)
     if ptq:
@@ -63,6 +63,15 @@ def export(
     heard = [(p.best, p.heard) for p in preds]
     test = score_commands(truth, heard, model.labels, model.heads.slot_names, cfg.data.layout)
     (out / "test_metrics.json").write_text(json.dumps(test, indent=2))
+    with (out / "test_predictions.jsonl").open("w") as f:  # per clip: for paired tests
+        for u, (intent, slots) in zip(test_set.utterances, heard):
+            line = {
+                "file": str(u.path),
+                "intent": intent,
+                "slots": slots,
+                "right": u.command == (intent, slots),
+            }
+            f.write(json.dumps(line) + "\n")
     log.info(
         "test accuracy %.4f, macro-F1 %.4f, commands right %.4f; %s is %d bytes",
         test["accuracy"],

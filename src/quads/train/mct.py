@@ -4,6 +4,8 @@
         enter the phase (train/transition.py): dequantize, or cluster into 2^b centroids
         for each epoch: train on L_dis or CE (train/loop.py), validate, keep the best
                         deployable model, checkpoint (train/checkpoint.py)
+                        (a PTQ strategy validates the model clustered as it would ship,
+                        and keeps the checkpoint whose clustered model validates best)
     export the best model to a .quads file and test that file once (train/export.py)
 
 The baselines (fine-tuning, distillation, PTQ, QAT) run through the same loop.
@@ -12,6 +14,7 @@ The baselines (fine-tuning, distillation, PTQ, QAT) run through the same loop.
 from __future__ import annotations
 
 import bisect
+import copy
 import csv
 import dataclasses
 import json
@@ -39,7 +42,7 @@ from quads.inference import predict_corpus
 from quads.models.student import SLUModel, encoder_from_state
 from quads.models.teacher import Teacher, layer_index, teacher_targets
 from quads.models.whisper_weights import load_whisper
-from quads.quant.surgery import is_quantized
+from quads.quant.surgery import is_quantized, post_training_quantize
 from quads.train import checkpoint
 from quads.train.export import export
 from quads.train.loop import (
@@ -103,9 +106,14 @@ def _seed_everything(seed: int) -> None:
 
 
 class Trainer:
-    """One training run: `Trainer(cfg).run(resume=...)` -> results dict (also run.json)."""
+    """One training run: `Trainer(cfg).run(resume=...)` -> results dict (also run.json).
 
-    def __init__(self, cfg: Config, progress: bool = True) -> None:
+    `ptq_bits`: bit widths at which the full-precision model is also clustered (PTQ) and
+    validated after every epoch, each keeping `best-<b>bit.pt`, the checkpoint whose PTQ
+    model validates best (a PTQ strategy: its own quant.bits; the method table: every
+    PTQ row that reuses this run)."""
+
+    def __init__(self, cfg: Config, progress: bool = True, ptq_bits: tuple[int, ...] = ()) -> None:
         if needs_resolving(cfg):  # layout "auto", context from the longest training clip
             cfg = resolve_config(cfg)
         self.cfg = cfg
@@ -121,6 +129,11 @@ class Trainer:
             torch.set_num_threads(cfg.train.threads)
         _seed_everything(cfg.train.seed)
         self.phases, self.ptq_after = plan(cfg)
+        self.ptq_bits = tuple(dict.fromkeys([cfg.quant.bits] * self.ptq_after + list(ptq_bits)))
+        if self.ptq_bits and any(p.quantized for p in self.phases):
+            raise ValueError(
+                f"PTQ validation needs a full-precision strategy, not {cfg.train.strategy}"
+            )
         epochs = [p.epochs for p in self.phases]
         self.phase_starts = [1 + sum(epochs[:i]) for i in range(len(epochs))]  # global, 1-based
         self.amp = use_bf16(cfg.train.precision, self.device)
@@ -245,15 +258,22 @@ class Trainer:
         loader = self._loader(self.train_set, phase, epoch)
         return train_epoch(step, loader, opt, phase, self._lr_factor(epoch), ctx, desc)
 
-    def validate(self) -> dict:
-        """val_acc: command acceptance (the intent and every slot right; the intent accuracy
-        for a model without slots); val_f1: macro-F1 over intents."""
-        pred = predict_corpus(self.model, self.valid_set, self.settings, self.cfg.train.batch_size)
+    def validate(self, model: SLUModel | None = None) -> dict:
+        """val_acc: command acceptance of `model` (default: the one in training; the intent
+        and every slot right, the intent accuracy for a model without slots); val_f1:
+        macro-F1 over intents."""
+        model = model or self.model
+        pred = predict_corpus(model, self.valid_set, self.settings, self.cfg.train.batch_size)
         truth = [u.command for u in self.valid_set.utterances]
-        m = score_commands(
-            truth, pred, self.labels, self.model.heads.slot_names, self.cfg.data.layout
-        )
+        m = score_commands(truth, pred, self.labels, model.heads.slot_names, self.cfg.data.layout)
         return {"val_acc": m["command_acceptance"], "val_f1": m["f1"]}
+
+    def validate_ptq(self, bits: int) -> float:
+        """Validation accuracy of the model as PTQ at `bits` would ship it (a clustered copy;
+        the model in training is left as it is)."""
+        clustered = copy.deepcopy(self.model)  # (no draw on the RNG: training goes on the same)
+        post_training_quantize(clustered, dataclasses.replace(self.cfg.quant, bits=bits))
+        return self.validate(clustered)["val_acc"]
 
     def _deployable(self, phase: Phase) -> bool:
         """Whether this phase's model is what the strategy ships (so may be 'best')."""
@@ -271,6 +291,7 @@ class Trainer:
     def _run(self, resume: bool) -> dict:
         ckpt_path, best_path = self.out / "checkpoint.pt", self.out / "best.pt"
         st = {"phase": 0, "done": 0, "epoch": 0, "best_acc": -1.0, "rows": []}
+        st["best_ptq"] = {str(b): -1.0 for b in self.ptq_bits}
         saved_optim = None
         if ckpt_path.exists():
             if not resume:
@@ -280,6 +301,8 @@ class Trainer:
                 )
             ckpt = checkpoint.load(ckpt_path)
             st, saved_optim, self.books = ckpt["progress"], ckpt["optim"], ckpt["books"]
+            self.moments = ckpt.get("moments", {})  # (not kept before 2026-12: inexact)
+            st.setdefault("best_ptq", {str(b): -1.0 for b in self.ptq_bits})
             restore_student(self.model, ckpt["model"], self.cfg)
             if self.align is not None and ckpt["align"] is not None:
                 self.align.load_state_dict(ckpt["align"])
@@ -311,6 +334,8 @@ class Trainer:
                         "train.lr or train.centroid_lr and resume."
                     ) from None
                 row.update(self.validate())
+                for b in self.ptq_bits:
+                    row[f"val_acc_{b}bit"] = self.validate_ptq(b)
                 group = opt.param_groups[0]
                 lr = self.cfg.train.lr * group["lr"] / group["base_lr"]
                 row.update(lr=lr, seconds=round(time.time() - t0, 1))
@@ -322,6 +347,12 @@ class Trainer:
                         st["best_acc"] = row["val_acc"]
                         best = {**self._student(), "epoch": st["epoch"], "val_acc": row["val_acc"]}
                         checkpoint.save(best, best_path)
+                    for b in self.ptq_bits:  # the checkpoint whose PTQ model validates best
+                        acc = row[f"val_acc_{b}bit"]
+                        if acc > st["best_ptq"][str(b)]:
+                            st["best_ptq"][str(b)] = acc
+                            best = {**self._student(), "epoch": st["epoch"], "val_acc": acc}
+                            checkpoint.save(best, self.out / f"best-{b}bit.pt")
                     checkpoint.save(
                         {
                             "progress": st,
@@ -329,6 +360,7 @@ class Trainer:
                             "books": self.books,
                             "align": self.align.state_dict() if self.align else None,
                             "optim": opt.state_dict(),
+                            "moments": self.moments,  # of the phases before this one
                             "rng": torch.get_rng_state(),
                         },
                         ckpt_path,
@@ -339,6 +371,8 @@ class Trainer:
             dist.barrier()
         if not self.main:
             return {}
+        if self.ptq_after:  # PTQ ships the checkpoint chosen on PTQ validation
+            best_path = self.out / f"best-{self.cfg.quant.bits}bit.pt"
         results = self.export(best_path)
         results["train_seconds"] = round(sum(r["seconds"] for r in st["rows"]), 1)
         # Peak resident memory of this process so far (Linux reports KiB).
@@ -349,6 +383,7 @@ class Trainer:
         return results
 
     def _log_epoch(self, row: dict, rows: list[dict]) -> None:
+        columns = LOG_COLUMNS + [f"val_acc_{b}bit" for b in self.ptq_bits]
         log.info(
             "epoch %d %s: loss %.4f train acc %.3f val acc %.3f val F1 %.3f (%.0fs)",
             row["epoch"],
@@ -361,7 +396,7 @@ class Trainer:
         )
         tmp = self.out / "log.csv.tmp"
         with tmp.open("w", newline="") as f:
-            w = csv.DictWriter(f, LOG_COLUMNS)
+            w = csv.DictWriter(f, columns)
             w.writeheader()
             w.writerows(rows)
         os.replace(tmp, self.out / "log.csv")
