@@ -1,7 +1,8 @@
 """QUADS losses.
 
 Distillation phase (gamma = 1):  L_dis = alpha * L1(P(h_student), h_teacher) + (1 - alpha) * CE
-Quantization phase (gamma = 0):  L = CE  (centroids trained by gradient; L_dis if asked)
+Quantization phase: gamma = 1 by default (`train.quant_distill`: the teacher in every phase),
+    gamma = 0 as in the paper (CE only)
 Overall: L = gamma * L_dis + (1 - gamma) * CE.
 
 CE is the cross-entropy of the intent head plus the sum of the slot heads' (each slot over

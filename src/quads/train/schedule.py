@@ -2,9 +2,19 @@
 
 QUADS (Multi-stage Combined Training) is N MCT iterations of
     [distillation phase (gamma = 1: L_dis) -> quantization phase (weights clustered into 2^b
-    centroids, codes fixed, centroids trained by gradient)]
-followed by a final quantization phase. The baselines run through the same loop with the
-same budget of epochs, so every row of the paper's tables compares fairly.
+    centroids per layer, the centroids trained by gradient)]
+followed by a final quantization phase. What a quantization phase trains is `train.codes`:
+    "follow" (the default, `quads`): quantization-aware training: latent weights train
+        straight-through, every weight takes its nearest centroid at every step, and the
+        centroids train too (kind QAT); the next distillation starts from the latent weights
+        (`train.restart` "latent") and the next k-means warm-starts from the centroids;
+    "fixed": the codes stay as clustered and only the centroids (with biases and
+        LayerNorms) train (kind QUANTIZE). With `train.restart` "quantized" (distillation
+        restarts from centroids[codes]) and `train.quant_distill` false (gamma = 0: CE only
+        in quantization phases) this is the paper's rule as written, the table's
+        `quads-paper` (`baselines.VARIANTS["paper"]`).
+The baselines run through the same loop with the same budget of epochs, so every row of the
+tables compares fairly.
 """
 
 from __future__ import annotations
@@ -18,7 +28,7 @@ from quads.config import CODES, RESTARTS, STRATEGIES, Config
 class PhaseKind(str, Enum):
     DISTILL = "distill"  # full-precision weights, L_dis = alpha * L1 + (1 - alpha) * CE
     FINETUNE = "finetune"  # full-precision weights, CE only (no teacher)
-    QUANTIZE = "quantize"  # codebook layers: codes fixed, centroids trained (MCT)
+    QUANTIZE = "quantize"  # codebook layers: codes fixed, centroids trained (the paper's)
     QAT = "qat"  # codebook layers whose codes follow straight-through-trained latent weights
 
 
