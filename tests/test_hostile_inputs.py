@@ -373,7 +373,7 @@ def test_no_speech_gets_no_intent(packed, tmp_path, capsys):
     code, out, _ = run(capsys, "predict", str(packed), *paths, "--jsonl")
     records = [json.loads(line) for line in out.strip().splitlines()]
     assert code == 0 and len(records) == len(clips)
-    assert all(r["intent"] is None and r["reason"] == "no speech" for r in records)
+    assert all(r["intent"] == "unknown" and r["reason"] == "no speech" for r in records)
     code, out, _ = run(capsys, "predict", str(packed), paths[0])
     assert "unknown (no speech)" in out
 
@@ -416,7 +416,7 @@ def test_calibrate_stores_the_threshold_and_eval_reports_rejections(
     low = [r for r in records if r["reason"] == "low confidence"]
     t = meta["threshold"]  # (confidences are printed to 4 decimals)
     assert low and all(r["confidence"] <= t + 1e-4 for r in low)
-    assert all(r["confidence"] >= t - 1e-4 for r in records if r["intent"])
+    assert all(r["confidence"] >= t - 1e-4 for r in records if not r["reason"])
 
 
 def test_rewrite_meta_keeps_the_weights(packed, tmp_path):

@@ -209,7 +209,7 @@ def test_predict_jsonl_gives_intent_and_slots(tmp_path, fsc_tiny, capsys):
     assert list(spoken) == ["file", "intent", "slots", "confidence", "reason", "top", "error"]
     assert spoken["file"] == wav and spoken["intent"] in ("order", "stop")
     assert isinstance(spoken["slots"], dict) and spoken["reason"] is None
-    assert quiet["intent"] is None and quiet["slots"] == {} and quiet["reason"] == "no speech"
+    assert quiet["intent"] == "unknown" and quiet["slots"] == {} and quiet["reason"] == "no speech"
 
 
 # --------------------------------------------------------------------------- metrics

@@ -1,7 +1,8 @@
-// The page that listens: record `listen_seconds` of 16 kHz audio from the microphone, cut the
-// silence around the speech as every quads runtime does, run the exported QUADS model (log-mel
-// inside the graph) with onnxruntime-web on the model's context, show the intent.
-// Everything happens in this page; no audio or result leaves it.
+// The page that listens: record `listen_seconds` of 16 kHz audio from the microphone, and
+// answer as every quads runtime does (quads.runtime.predict): the speech gate, silence cut
+// around the speech, the exported QUADS model (log-mel inside the graph) run with
+// onnxruntime-web on the model's context, "unknown" under the confidence threshold, the
+// intent and its slots. Everything happens in this page; no audio or result leaves it.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -85,6 +86,40 @@ function trimSilence(audio, trim) {
   return audio.subarray(start, Math.min(audio.length, (last + 1 + margin) * hop));
 }
 
+// quads.runtime.gate.speech_seconds: seconds of 25 ms frames (10 ms hop) louder than
+// gate.energy_floor_db (dBFS) whose power spectrum over 100 Hz-4 kHz (FFT bins 4..159 of
+// the Hann-windowed frame) is not flat (geometric / arithmetic mean < gate.max_flatness).
+function speechSeconds(audio, gate) {
+  const FRAME = 400, HOP = 160, LO = 4, HI = 160;
+  const hann = Float64Array.from({ length: FRAME }, (_, i) => 0.5 - 0.5 * Math.cos((2 * Math.PI * i) / (FRAME - 1)));
+  const cos = new Float64Array(FRAME * (HI - LO)), sin = new Float64Array(FRAME * (HI - LO));
+  for (let k = LO; k < HI; k++) {
+    for (let i = 0; i < FRAME; i++) {
+      cos[(k - LO) * FRAME + i] = Math.cos((2 * Math.PI * k * i) / FRAME);
+      sin[(k - LO) * FRAME + i] = Math.sin((2 * Math.PI * k * i) / FRAME);
+    }
+  }
+  const frame = new Float64Array(FRAME);
+  let speech = 0;
+  for (let start = 0; start + FRAME <= audio.length; start += HOP) {
+    let sum = 0;
+    for (let i = 0; i < FRAME; i++) { sum += audio[start + i] * audio[start + i]; frame[i] = audio[start + i] * hann[i]; }
+    const level = 20 * Math.log10(Math.max(Math.sqrt(sum / FRAME), 1e-10));
+    if (level <= gate.energy_floor_db) continue;
+    let logSum = 0, powSum = 0;
+    for (let k = 0; k < HI - LO; k++) {
+      let re = 0, im = 0;
+      for (let i = 0; i < FRAME; i++) { re += frame[i] * cos[k * FRAME + i]; im -= frame[i] * sin[k * FRAME + i]; }
+      const power = re * re + im * im + 1e-20;
+      logSum += Math.log(power);
+      powSum += power;
+    }
+    const flatness = Math.exp(logSum / (HI - LO)) / (powSum / (HI - LO));
+    if (flatness < gate.max_flatness) speech += 1;
+  }
+  return (speech * HOP) / 16000;
+}
+
 // Zero-padded (or cut) to the model's context.
 function fitToContext(audio, seconds) {
   const out = new Float32Array(Math.round(seconds * 16000));
@@ -93,8 +128,11 @@ function fitToContext(audio, seconds) {
 }
 
 // The graph's probs: a softmax per head, the intents first, then each slot's values with
-// "absent" (index 0) before them (quads.runtime.heads).
+// "absent" (index 0) before them (quads.runtime.heads). Rejected ("no speech", "low
+// confidence"): the intent is "unknown", with no slots.
 async function classify(recorded) {
+  const rejection = info.rejection;
+  const passed = speechSeconds(recorded, rejection.gate) >= rejection.gate.min_speech_seconds;
   const audio = fitToContext(trimSilence(recorded, info.trim), info.context_seconds);
   const feeds = { audio: new ort.Tensor("float32", audio, [1, audio.length]) };
   const out = await session.run(feeds);
@@ -109,19 +147,25 @@ async function classify(recorded) {
     if (best > 0) slots[name] = values[best - 1];
     start += values.length + 1;
   }
-  return { ranked, slots };
+  const reason = !passed ? "no speech" : ranked[0][1] < rejection.threshold ? "low confidence" : "";
+  return { ranked, slots, reason };
 }
 
-function show({ ranked, slots }) {
-  const [label, p] = ranked[0];
+function show({ ranked, slots, reason }) {
+  const [best, p] = ranked[0];
+  const label = reason ? "unknown" : best;
+  const said = reason ? {} : slots;
   const r = $("result");
   r.dataset.intent = label;
+  r.dataset.best = best;
+  r.dataset.reason = reason;
   r.dataset.probability = p.toFixed(4);
-  r.dataset.slots = JSON.stringify(slots);
-  const said = Object.entries(slots).map(([k, v]) => `<div class="slot">${k}: <b>${v}</b></div>`);
+  r.dataset.slots = JSON.stringify(said);
+  const lines = Object.entries(said).map(([k, v]) => `<div class="slot">${k}: <b>${v}</b></div>`);
+  const why = reason ? `<div>${reason}: best guess ${best}</div>` : "";
   const rows = ranked.slice(0, 5).map(([l, q]) =>
     `<tr><td>${l}</td><td>${(100 * q).toFixed(1)} %</td><td class="bar"><div style="width:${(100 * q).toFixed(1)}%"></div></td></tr>`);
-  r.innerHTML = `<div class="intent">${label}</div>${said.join("")}` +
+  r.innerHTML = `<div class="intent">${label}</div>${lines.join("")}${why}` +
     `<div>probability ${(100 * p).toFixed(1)} %</div><table>${rows.join("")}</table>`;
 }
 

@@ -57,10 +57,11 @@ class Prediction:
         return self.top[0][0] if self.top else None
 
     def to_json(self) -> dict:
-        """The `quads predict --jsonl` record of this clip."""
+        """The `quads predict --jsonl` record of this clip ("unknown" when rejected, null on
+        an error)."""
         return {
             "file": self.path,
-            "intent": self.intent,
+            "intent": "unknown" if self.reason else self.intent,
             "slots": self.slots,
             "confidence": round(self.confidence, 4),
             "reason": self.reason,

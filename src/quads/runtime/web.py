@@ -14,10 +14,12 @@ import functools
 import json
 import os
 import shutil
+from dataclasses import asdict
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from quads.runtime.audio import Trim
+from quads.runtime.gate import Gate, model_entry
 
 WEB_DIR = Path(__file__).resolve().parents[3] / "web"  # the checkout's web/ folder
 PAGE_FILES = ("index.html", "app.js")
@@ -62,11 +64,18 @@ def build_site(model: str | os.PathLike, out: str | os.PathLike, web_dir: Path =
         # A second more than the context, for the pause before a person speaks (trimmed).
         "listen_seconds": session.context_seconds + LEAD_SECONDS,
         "trim": Trim.from_meta(session.meta.get("features", {}).get("trim")).to_meta(),
+        "rejection": _rejection(session.meta),
         "bytes": target.stat().st_size,
         "source": model.name,
     }
     (out / "model.json").write_text(json.dumps(info, indent=1))
     return out
+
+
+def _rejection(meta: dict) -> dict:
+    """The model's speech gate (every setting) and confidence threshold, for the page."""
+    entry = model_entry(meta)
+    return {"threshold": float(entry.get("threshold", 0.0)), "gate": asdict(Gate.from_meta(entry))}
 
 
 class _Handler(SimpleHTTPRequestHandler):
