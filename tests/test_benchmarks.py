@@ -18,6 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # script -> options its usage must name
 SCRIPTS = {
     "entropy_coding.py": ["--model"],
+    "fsc_slots.py": ["--seeds"],
+    "method_table.py": ["--shard", "--gather"],
     "latency.py": ["--model", "--data", "--runs", "--timing-only", "--accuracy-only", "--out"],
     "own_commands.py": ["--intents", "--data", "--out", "--budget"],
     "paper_tables.py": ["--layout", "--rows", "--shard", "--trained-only"],
@@ -118,3 +120,44 @@ def test_the_readme_tables_are_the_results_files():
         text=True,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_method_table_gathers_seeds_and_tests_quads_against_the_best_baseline(
+    tmp_path, monkeypatch
+):
+    """Fake finished runs: the table has each row's seeds, mean and spread, and tests each
+    QUADS row against the best baseline at its bits on the same clips, seed by seed."""
+    import json
+
+    import method_table
+    import numpy as np
+
+    monkeypatch.setattr(method_table, "RUNS", tmp_path / "runs")
+    monkeypatch.setattr(method_table, "OUT", tmp_path / "out")
+    rng = np.random.default_rng(0)
+    accuracy = {"quads-4bit": 0.97, "quads-paper-4bit": 0.90, "distill_ptq-4bit": 0.80,
+                "distill_qat-4bit": 0.89, "distill": 0.98}  # fmt: skip
+    for seed in (0, 1, 2):
+        for name, acc in accuracy.items():
+            run = tmp_path / "runs" / f"seed{seed}" / name
+            run.mkdir(parents=True)
+            right = rng.random(300) < acc
+            lines = [
+                json.dumps({"file": f"c{i}.wav", "right": bool(r)}) for i, r in enumerate(right)
+            ]
+            (run / "test_predictions.jsonl").write_text("\n".join(lines) + "\n")
+            result = {"f1": acc, "best_val_acc": acc, "size_bytes": 3_000_000}
+            (run / "run.json").write_text(json.dumps(result))
+            (run / "model.quads").write_bytes(name.encode())
+    rows = method_table.gather()
+    assert set(rows) == set(accuracy)
+    q = rows["quads-4bit"]
+    assert q["seeds"] == [0, 1, 2] and len(q["accuracy"]) == 3 and q["std"] > 0
+    assert q["against"]["row"] == "distill_qat-4bit"  # the best baseline, not PTQ
+    assert q["against"]["verdict"] == "better" and q["against"]["mcnemar"]["p"] < 0.01
+    paper = rows["quads-paper-4bit"]["against"]
+    assert paper["row"] == "distill_qat-4bit" and paper["verdict"] == "tie"
+    assert "against" not in rows["distill"] and "against" not in rows["distill_ptq-4bit"]
+    method_table.write(rows)
+    table = (tmp_path / "out" / "method_table.md").read_text()
+    assert "| quads-4bit | 4 | 3 |" in table and "| better |" in table and "| tie |" in table

@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 
 from quads.evaluation.metrics import evaluate_predictions, format_table, most_confused, split_label
@@ -101,3 +102,20 @@ def test_format_table_and_most_confused():
     # per-intent row: precision 1.00, recall 0.50, F1 0.667, support 2
     row = next(line for line in text.splitlines() if line.startswith(labels[0]))
     assert row.split()[1:] == ["100.00", "50.00", "66.67", "2"]
+
+
+def test_paired_tests_call_a_gap_within_noise_a_tie():
+    from quads.evaluation.significance import mcnemar, paired_interval, verdict
+
+    rng = np.random.default_rng(1)
+    a = rng.random((3, 900)) < 0.97
+    b = a.copy()
+    b[:, :2] = ~b[:, :2]  # two clips per seed differ: noise
+    assert verdict(paired_interval(a, b)) == "tie" and mcnemar(a, b)["p"] > 0.05
+    worse = a & (rng.random((3, 900)) < 0.9)  # b loses 10 % of what a gets right
+    result = mcnemar(a, worse)
+    assert result["b_only"] == 0 and result["a_only"] > 100 and result["p"] < 1e-6
+    lo, hi = paired_interval(a, worse)
+    assert 0 < lo < hi and verdict((lo, hi)) == "better" and verdict((-hi, -lo)) == "worse"
+    with pytest.raises(ValueError, match="same clips"):
+        mcnemar(a, b[:, :10])
