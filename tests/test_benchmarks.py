@@ -22,6 +22,7 @@ SCRIPTS = {
     "method_table.py": ["--shard", "--gather"],
     "latency.py": ["--model", "--data", "--runs", "--timing-only", "--accuracy-only", "--out"],
     "own_commands.py": ["--intents", "--data", "--out", "--budget"],
+    "ptq_sensitivity.py": ["--run", "--bits", "--checkpoint"],
     "paper_tables.py": ["--layout", "--rows", "--shard", "--trained-only"],
     "quantize_whisper.py": ["--bits", "--iters"],
     "real_speech.py": ["--set", "--real", "--out"],
