@@ -2,6 +2,7 @@
 
     python benchmarks/real_speech.py runs/keywords/model.quads --set speech-commands
     python benchmarks/real_speech.py runs/wake/model.quads --set wake-words --out real-wake
+    python benchmarks/real_speech.py runs/wake/model.quads --set wake-words --ood speech-commands
 
 The sets are `../shared/data/real-speech/<set>/clips.csv` (path,label,speaker,transcript):
 Speech Commands' ten keywords + unknown (1,100 clips, 100 speakers a word) and six wake words
@@ -12,7 +13,10 @@ every clip of a set is scored. The model runs through the product's own predicti
 Writes results/<out>.json and .md: top-1 accuracy (the model's best answer), the answers
 right with rejection (what a user gets), the share rejected (no speech / low confidence),
 accuracy per word and the main confusions, beside the model's synthetic test accuracy (its
-run's test_metrics.json) so that the synthetic-to-real gap stands in one row.
+run's test_metrics.json) so that the synthetic-to-real gap stands in one row. `--ood SET`
+also plays the model real speech of another set, none of its commands: how much of it the
+model takes for one of its commands (false accepts), refuses as its own "unknown" class, or
+rejects.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from provenance import provenance, provenance_line
 RESULTS = Path(__file__).parent / "results"
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real-speech"
 SETS = ("speech-commands", "wake-words")
+UNKNOWN_CLASSES = ("_unknown_", "unknown")  # a model's own class for other speech
 
 
 def read_set(folder: Path) -> list[tuple[Path, str]]:
@@ -63,6 +68,23 @@ def score(model_path: Path, clips: list[tuple[Path, str]]) -> dict:
     }
 
 
+def score_ood(model_path: Path, clips: list[tuple[Path, str]]) -> dict:
+    """Real speech that holds none of the model's commands: what the model makes of it."""
+    import quads
+
+    model = quads.load_model(model_path)
+    preds = model.predict([p for p, _ in clips], top=1)
+    n = len(preds)
+    accepted = [p.intent for p in preds if p.intent is not None and p.intent not in UNKNOWN_CLASSES]
+    return {
+        "n": n,
+        "false_accepts": len(accepted) / n,
+        "unknown_class": sum(p.intent in UNKNOWN_CLASSES for p in preds) / n,
+        "rejected": sum(p.intent is None for p in preds) / n,
+        "accepted_as": dict(Counter(accepted).most_common(8)),
+    }
+
+
 def markdown(result: dict) -> str:
     r = result["real"]
     synthetic = result.get("synthetic_test_accuracy")
@@ -82,6 +104,16 @@ def markdown(result: dict) -> str:
         "",
         "Confusions: " + ", ".join(f"{t} -> {p} ({c})" for t, p, c in r["confusions"]),
     ]
+    if "ood" in result:
+        o = result["ood"]
+        lines += [
+            "",
+            f"Out of domain: the {o['n']} clips of `{result['ood_set']}` (none of this model's "
+            f"commands): {100 * o['false_accepts']:.1f} % taken for a command, "
+            f"{100 * o['unknown_class']:.1f} % its own unknown class, {100 * o['rejected']:.1f} % "
+            "rejected. Most taken for: "
+            + ", ".join(f"{k} ({v})" for k, v in o["accepted_as"].items()),
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -91,10 +123,16 @@ def main() -> None:
     p.add_argument("--set", choices=SETS, required=True, help="the real recordings to score")
     p.add_argument("--real", type=Path, default=REAL, help="folder of the real-speech sets")
     p.add_argument("--out", help="results/<OUT>.{json,md} (default: real-<set>)")
+    p.add_argument("--ood", choices=SETS, help="a set of none of the model's commands")
     args = p.parse_args()
+    if args.ood == args.set:
+        p.error(f"--ood {args.ood}: that is the set the model is scored on")
     model = Path(args.model)
     clips = read_set(args.real / args.set)
     result = {"set": args.set, "real": score(model, clips), "provenance": provenance(model)}
+    if args.ood:
+        result["ood_set"] = args.ood
+        result["ood"] = score_ood(model, read_set(args.real / args.ood))
     metrics = model.parent / "test_metrics.json"
     if metrics.is_file():
         result["synthetic_test_accuracy"] = json.loads(metrics.read_text())["accuracy"]
