@@ -111,6 +111,11 @@ def test_real_speech_scores_every_clip_of_a_set(tmp_path, fsc_tiny):
     assert result["n"] == len(corpus) and result["errors"] == 0
     assert result["answered_right"] <= result["top1_accuracy"]
     assert set(result["per_word"]) == {u.label for u in corpus.utterances}
+    # The same clips as speech of none of its commands: every clip is counted once.
+    ood = real_speech.score_ood(path, clips)
+    assert ood["n"] == len(corpus)
+    assert abs(ood["false_accepts"] + ood["unknown_class"] + ood["rejected"] - 1) < 1e-9
+    assert sum(ood["accepted_as"].values()) <= round(ood["false_accepts"] * len(corpus))
 
 
 def test_the_readme_tables_are_the_results_files():
