@@ -158,7 +158,11 @@ def test_every_command_shows_defaults_and_an_example(name):
     assert "-v, --verbose" in text and "--version" in text
     for action in parser._actions:  # noqa: SLF001
         if action.option_strings and action.default not in (None, argparse.SUPPRESS):
-            assert f"(default: {action.default})" in text, (name, action.dest)
+            if action.nargs == 0:  # an on/off flag: off unless given, no "(default: False)"
+                assert "(default: False)" not in text
+            else:
+                assert f"(default: {action.default})" in text, (name, action.dest)
+    assert "(default: None)" not in text
 
 
 def test_outputs_are_dash_o_everywhere():

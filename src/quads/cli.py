@@ -278,7 +278,13 @@ class _Parser(argparse.ArgumentParser):
 
 
 class _Help(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Defaults shown after each option; the example in the epilog kept as written."""
+    """Defaults shown after each option that takes a value (one whose default depends on
+    others says so in its help instead of "None"); the example in the epilog kept as written."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.nargs == 0 or "(default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
 
 
 # Resumable commands: an interruption can be continued where the work was saved.
