@@ -97,8 +97,8 @@ class CodebookLayer(nn.Module):
             with torch.no_grad():
                 self.codes.copy_(nearest_codes(self.latent, self.centroids))
         # Trained quantization: the gradient of centroid k is the sum of the gradients of the
-        # weights that share it, dL/dc_k = sum_{i: code_i = k} dL/dW_i (the backward of the
-        # gather is a scatter-add into `centroids`).
+        # weights that share it, dL/dc_k = sum_{i: code_i = k} dL/dW_i (`_Lookup`'s
+        # backward: one bincount of the weights' gradients by code).
         if torch.is_grad_enabled() and self.centroids.requires_grad:
             w = _Lookup.apply(self.centroids, self.codes)
         else:
