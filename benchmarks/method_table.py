@@ -145,16 +145,20 @@ def gather() -> dict:
         both = [r for r in rivals if r["seeds"] == row["seeds"]]
         if not both:
             continue
+        tests = {}
+        for rival in both:
+            a, b = np.array(row["_right"]), np.array(rival["_right"])
+            interval = paired_interval(a, b)
+            tests[row_name(rival["strategy"], True, rival["bits"], rival["variant"])] = {
+                "difference": float(a.mean() - b.mean()),
+                "interval_95": interval,
+                "mcnemar": mcnemar(a, b),
+                "verdict": verdict(interval),
+            }
         best = max(both, key=lambda r: r["mean"])
-        a, b = np.array(row["_right"]), np.array(best["_right"])
-        interval = paired_interval(a, b)
-        row["against"] = {
-            "row": row_name(best["strategy"], True, best["bits"], best["variant"]),
-            "difference": float(a.mean() - b.mean()),
-            "interval_95": interval,
-            "mcnemar": mcnemar(a, b),
-            "verdict": verdict(interval),
-        }
+        best_name = row_name(best["strategy"], True, best["bits"], best["variant"])
+        row["against"] = {"row": best_name, **tests[best_name]}
+        row["against_each"] = tests  # every baseline at these bits, same seeds
     for row in rows.values():
         del row["_right"]
     return rows

@@ -161,6 +161,7 @@ def test_method_table_gathers_seeds_and_tests_quads_against_the_best_baseline(
     assert q["seeds"] == [0, 1, 2] and len(q["accuracy"]) == 3 and q["std"] > 0
     assert q["against"]["row"] == "distill_qat-4bit"  # the best baseline, not PTQ
     assert q["against"]["verdict"] == "better" and q["against"]["mcnemar"]["p"] < 0.01
+    assert set(q["against_each"]) == {"distill_qat-4bit", "distill_ptq-4bit"}
     paper = rows["quads-paper-4bit"]["against"]
     assert paper["row"] == "distill_qat-4bit" and paper["verdict"] == "tie"
     assert "against" not in rows["distill"] and "against" not in rows["distill_ptq-4bit"]
