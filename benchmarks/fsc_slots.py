@@ -20,7 +20,7 @@ import logging
 from pathlib import Path
 
 import numpy as np
-from method_table import DATA, OUT, RUNS, build_data, config
+from method_table import DATA, OUT, RUNS, build_data, config, right_per_clip
 from provenance import provenance, provenance_line, sha256_file
 
 SLOTS = DATA / "table-slots"
@@ -57,13 +57,6 @@ def train(seed: int) -> Path:
     return Path(cfg.out_dir)
 
 
-def _right(run: Path) -> list[bool]:
-    return [
-        json.loads(line)["right"]
-        for line in (run / "test_predictions.jsonl").read_text().splitlines()
-    ]
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", default="0,1,2")
@@ -89,7 +82,7 @@ def main() -> None:
                     "test_acc": result["command_acceptance"],
                     "size_bytes": result["size_bytes"],
                     "model_sha256": sha256_file(run / "model.quads"),
-                    "right": _right(run),
+                    "right": right_per_clip(run),
                 }
             )
     a = np.array([r.pop("right") for r in rows["slots"]])

@@ -120,7 +120,7 @@ def gather() -> dict:
             if not done:
                 continue
             results = [json.loads((r / "run.json").read_text()) for r in done]
-            right = [_right(r) for r in done]
+            right = [right_per_clip(r) for r in done]
             acc = [float(np.mean(x)) for x in right]
             rows[name] = {
                 "strategy": strategy,
@@ -164,7 +164,7 @@ def gather() -> dict:
     return rows
 
 
-def _right(run: Path) -> list[bool]:
+def right_per_clip(run: Path) -> list[bool]:
     """Per test clip, in file order, whether the run's model got it right."""
     lines = (run / "test_predictions.jsonl").read_text().splitlines()
     return [json.loads(line)["right"] for line in lines]
