@@ -207,6 +207,17 @@ def _int_field(config: dict, key: str, limit: int) -> int:
     return value
 
 
+def _check_names(names: object, where: str, what: str) -> None:
+    """A spec's intents, or one slot's values: a list of 1..MAX_LABELS distinct labels."""
+    if not isinstance(names, list) or not 1 <= len(names) <= MAX_LABELS:
+        raise ValueError(f"{where} must be a list of 1..{MAX_LABELS} {what}")
+    for name in names:
+        if (why := _bad_label(name)) is not None:
+            raise ValueError(f"{where}: {why}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"{where}: the {what} are not unique")
+
+
 def _bad_label(label: object) -> str | None:
     """Why `label` cannot be an intent name (None if it can)."""
     if not isinstance(label, str) or not label.strip():
@@ -233,27 +244,14 @@ def check_spec(spec: object) -> None:
         _int_field(config, "num_labels", MAX_LABELS)
     if spec.get("n_mels") != values["num_mel_bins"]:
         raise ValueError(f"spec n_mels {spec.get('n_mels')!r} != num_mel_bins")
-    labels = spec.get("labels")
-    if not isinstance(labels, list) or not 1 <= len(labels) <= MAX_LABELS:
-        raise ValueError(f"spec labels must be a list of 1..{MAX_LABELS} intents")
-    for label in labels:
-        if (why := _bad_label(label)) is not None:
-            raise ValueError(f"spec labels: {why}")
-    if len(set(labels)) != len(labels):
-        raise ValueError("spec labels are not unique")
+    _check_names(spec.get("labels"), "spec labels", "intents")
     slots = spec.get("slots") or {}
     if not isinstance(slots, dict) or len(slots) > MAX_SLOTS:
         raise ValueError(f"spec slots must be an object of at most {MAX_SLOTS} slots")
     for name, values in slots.items():
         if (why := _bad_label(name)) is not None:
             raise ValueError(f"spec slot name: {why}")
-        if not isinstance(values, list) or not 1 <= len(values) <= MAX_LABELS:
-            raise ValueError(f"spec slot {name!r} must list 1..{MAX_LABELS} values")
-        for value in values:
-            if (why := _bad_label(value)) is not None:
-                raise ValueError(f"spec slot {name!r}: {why}")
-        if len(set(values)) != len(values):
-            raise ValueError(f"spec slot {name!r} values are not unique")
+        _check_names(values, f"spec slot {name!r}", "values")
 
 
 def read_quads(path: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray | Codebook]]:
