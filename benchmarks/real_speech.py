@@ -16,7 +16,9 @@ accuracy per word and the main confusions, beside the model's synthetic test acc
 run's test_metrics.json) so that the synthetic-to-real gap stands in one row. `--ood SET`
 also plays the model real speech of another set, none of its commands: how much of it the
 model takes for one of its commands (false accepts), refuses as its own "unknown" class, or
-rejects.
+rejects. `--against OTHER` pairs this model's top-1 answers with those of results/OTHER.json
+(another model on the same clips): McNemar's exact test and a bootstrap interval of the
+difference.
 """
 
 from __future__ import annotations
@@ -65,7 +67,21 @@ def score(model_path: Path, clips: list[tuple[Path, str]]) -> dict:
         "errors": sum(p.error is not None for p in preds),
         "per_word": {w: sum(r) / len(r) for w, r in sorted(per_word.items())},
         "confusions": [[t, p, c] for (t, p), c in confused.most_common(8)],
+        "top1_right": [int(p.best == t) for p, t in zip(preds, truth)],  # clips.csv order
     }
+
+
+def against(result: dict, name: str) -> dict:
+    """This model's top-1 against another's (results/NAME.json) on the same clips."""
+    from quads.evaluation.significance import mcnemar, paired_interval, verdict
+
+    other = json.loads((RESULTS / f"{name}.json").read_text())
+    a, b = result["real"]["top1_right"], other["real"].get("top1_right")
+    if other["set"] != result["set"] or b is None or len(b) != len(a):
+        raise SystemExit(f"results/{name}.json: not per-clip answers of the same {result['set']}")
+    interval = paired_interval(a, b)
+    return {"name": name, "difference": (sum(a) - sum(b)) / len(a), "interval": interval,
+            "verdict": verdict(interval), **mcnemar(a, b)}  # fmt: skip
 
 
 def score_ood(model_path: Path, clips: list[tuple[Path, str]]) -> dict:
@@ -104,6 +120,15 @@ def markdown(result: dict) -> str:
         "",
         "Confusions: " + ", ".join(f"{t} -> {p} ({c})" for t, p, c in r["confusions"]),
     ]
+    if "against" in result:
+        c = result["against"]
+        lo, hi = c["interval"]
+        lines += [
+            "",
+            f"Against `{c['name']}` (same clips, top-1): {100 * c['difference']:+.2f} points, "
+            f"paired 95 % interval [{100 * lo:+.2f}, {100 * hi:+.2f}], McNemar p {c['p']:.3f} "
+            f"({c['a_only']} clips right only here, {c['b_only']} only there): {c['verdict']}.",
+        ]
     if "ood" in result:
         o = result["ood"]
         lines += [
@@ -124,6 +149,7 @@ def main() -> None:
     p.add_argument("--real", type=Path, default=REAL, help="folder of the real-speech sets")
     p.add_argument("--out", help="results/<OUT>.{json,md} (default: real-<set>)")
     p.add_argument("--ood", choices=SETS, help="a set of none of the model's commands")
+    p.add_argument("--against", metavar="OTHER", help="pair with results/OTHER.json")
     args = p.parse_args()
     if args.ood == args.set:
         p.error(f"--ood {args.ood}: that is the set the model is scored on")
@@ -133,6 +159,8 @@ def main() -> None:
     if args.ood:
         result["ood_set"] = args.ood
         result["ood"] = score_ood(model, read_set(args.real / args.ood))
+    if args.against:
+        result["against"] = against(result, args.against)
     metrics = model.parent / "test_metrics.json"
     if metrics.is_file():
         result["synthetic_test_accuracy"] = json.loads(metrics.read_text())["accuracy"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import re
 import subprocess
 import sys
@@ -25,7 +26,7 @@ SCRIPTS = {
     "ptq_sensitivity.py": ["--run", "--bits", "--checkpoint"],
     "paper_tables.py": ["--layout", "--rows", "--shard", "--trained-only"],
     "quantize_whisper.py": ["--bits", "--iters"],
-    "real_speech.py": ["--set", "--real", "--out"],
+    "real_speech.py": ["--set", "--real", "--out", "--against"],
     "rejection.py": ["--model", "--data", "--work", "--max-drop"],
     "robustness.py": ["--only", "--model", "--extra", "--set", "--name"],
     "web_page.py": ["--model", "--data", "--clips"],
@@ -86,7 +87,7 @@ def test_provenance_without_model():
     assert set(prov) == {"commit", "dirty", "machine", "date"}
 
 
-def test_real_speech_scores_every_clip_of_a_set(tmp_path, fsc_tiny):
+def test_real_speech_scores_every_clip_of_a_set(tmp_path, fsc_tiny, monkeypatch):
     """benchmarks/real_speech.py on a set laid out like ../shared/data/real-speech."""
     import real_speech
     from helpers import tiny_slu_model
@@ -111,6 +112,18 @@ def test_real_speech_scores_every_clip_of_a_set(tmp_path, fsc_tiny):
     assert result["n"] == len(corpus) and result["errors"] == 0
     assert result["answered_right"] <= result["top1_accuracy"]
     assert set(result["per_word"]) == {u.label for u in corpus.utterances}
+    assert sum(result["top1_right"]) == round(result["top1_accuracy"] * len(corpus))
+    # Paired with another model's answers on the same clips: a model against itself ties.
+    monkeypatch.setattr(real_speech, "RESULTS", tmp_path)
+    (tmp_path / "same.json").write_text(json.dumps({"set": "x", "real": result}))
+    pair = real_speech.against({"set": "x", "real": result}, "same")
+    assert pair["difference"] == 0 and pair["a_only"] == pair["b_only"] == 0
+    assert pair["verdict"] == "tie" and pair["p"] == 1.0
+    flipped = {**result, "top1_right": [1 - r for r in result["top1_right"]]}
+    pair = real_speech.against({"set": "x", "real": flipped}, "same")
+    assert pair["a_only"] + pair["b_only"] == len(corpus)
+    with pytest.raises(SystemExit, match="same.json"):
+        real_speech.against({"set": "other", "real": result}, "same")
     # The same clips as speech of none of its commands: every clip is counted once.
     ood = real_speech.score_ood(path, clips)
     assert ood["n"] == len(corpus)

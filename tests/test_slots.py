@@ -122,8 +122,8 @@ def test_the_plan_covers_the_grammar_evenly(tmp_path):
     assert all(c.slots == () for c in clips if c.label == "stop")
     speakers = {s: {c.speaker.name for c in clips if c.split == s} for s in ("train", "test")}
     assert not speakers["train"] & speakers["test"]
-    engines = {c.speaker.engine for c in clips}  # the size's engine mix (Kokoro at "small")
-    assert engines == {"espeak", "kokoro"}
+    engines = {c.speaker.engine for c in clips}  # the size's engine mix
+    assert engines == {"espeak", "kokoro-en"}
     flite = plan_intents(g, 240, "small", 3, shares={"flite": 0.5})
     assert {c.speaker.engine for c in flite} == {"espeak", "flite"}
     assert plan_intents(g, 240, "small", seed=3) == clips  # deterministic

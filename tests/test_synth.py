@@ -37,7 +37,7 @@ def test_plan_is_deterministic_and_speaker_disjoint(layout):
         s: {(p.accent, p.variant) if p.engine == "espeak" else p.name for p in v}
         for s, v in speakers.items()
     }
-    assert {p.engine for v in speakers.values() for p in v} == {"espeak", "kokoro"}
+    assert {p.engine for v in speakers.values() for p in v} == {"espeak", "kokoro-en"}
     assert not (voices["train"] & voices["valid"] or voices["train"] & voices["test"])
     assert not voices["valid"] & voices["test"]
     n = len(label_space(layout))

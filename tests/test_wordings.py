@@ -114,4 +114,4 @@ def test_slurp_demo_preset_fits_its_corpus():
     train = [c for c in plan if c.split == "train"]
     assert cfg.train.max_train_utterances is None  # all of them
     assert len({c.text for c in train}) == len(train) >= 1000  # each sentence said once
-    assert {c.speaker.engine for c in plan} == {"espeak", "kokoro"}
+    assert {c.speaker.engine for c in plan} == {"espeak", "kokoro-en"}

@@ -362,7 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
         "kokoro (neural, Japanese style tables), kokoro-en (neural, 28 English speakers; "
         "`make voices` fetches them) or flite, e.g. --engine-share kokoro-en=0.3 "
         "--engine-share flite=0.2 "
-        "(default: the size's: tiny none, small/medium kokoro=0.3, full kokoro=0.5)",
+        "(default: the size's: tiny none, small/medium kokoro-en=0.3, full kokoro-en=0.5)",
     )
     s.add_argument(
         "--split-sizes",
