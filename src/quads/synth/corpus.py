@@ -34,6 +34,7 @@ import string
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -190,70 +191,62 @@ def _speakers(rng: random.Random, total: int) -> dict[str, list[Speaker]]:
     return out
 
 
+def _distinct(counts: dict[str, int], draw: Callable[[str], Voice]) -> dict[str, list[Voice]]:
+    """`counts[split]` voices per split from `draw(split)`, none in two splits (unless a
+    thousand draws found no new one: few distinct held-out voices exist)."""
+    out: dict[str, list[Voice]] = {split: [] for split in SPLITS}
+    seen: set[str] = set()
+    for split in SPLITS:
+        tries = 0
+        while len(out[split]) < counts[split]:
+            tries += 1
+            voice = draw(split)
+            if voice.name not in seen or tries > 1000:
+                seen.add(voice.name)
+                out[split].append(voice)
+    return out
+
+
 def _kokoro_voices(
     seed: int, counts: dict[str, int], holdout: str | None = None
-) -> dict[str, list[KokoroVoice]]:
+) -> dict[str, list[Voice]]:
     """`counts[split]` distinct Kokoro voices per split (their own random stream, so an
     espeak-only plan is unchanged). With `holdout` (a base voice), train and valid mixes
     leave that table out and test voices are that table alone, at varied speeds."""
     rng = random.Random(f"kokoro-{seed}")
-    out: dict[str, list[KokoroVoice]] = {split: [] for split in SPLITS}
-    seen: set[str] = set()
-    for split in SPLITS:
-        tries = 0
-        while len(out[split]) < counts[split]:
-            tries += 1
-            if holdout and split == "test":
-                mix = tuple(float(v == holdout) for v in kokoro.BASE_VOICES)
-                lo, hi = (round(x * 20) for x in kokoro.SPEEDS)
-                speed = rng.randint(lo, hi) / 20
-                voice = KokoroVoice(mix, speed, rng.choice(kokoro.ACCENTS))
-            else:
-                voice = kokoro.random_voice(rng, exclude=(holdout,) if holdout else ())
-            if voice.name not in seen or tries > 1000:  # few distinct held-out voices exist
-                seen.add(voice.name)
-                out[split].append(voice)
-    return out
+    lo, hi = (round(x * 20) for x in kokoro.SPEEDS)
+
+    def draw(split: str) -> Voice:
+        if holdout and split == "test":
+            mix = tuple(float(v == holdout) for v in kokoro.BASE_VOICES)
+            speed = rng.randint(lo, hi) / 20
+            return KokoroVoice(mix, speed, rng.choice(kokoro.ACCENTS))
+        return kokoro.random_voice(rng, exclude=(holdout,) if holdout else ())
+
+    return _distinct(counts, draw)
 
 
 def _kokoro_en_voices(
     seed: int, counts: dict[str, int], holdout: str | None = None
-) -> dict[str, list[kokoro.KokoroEnVoice]]:
-    """`counts[split]` distinct English Kokoro voices per split, none in two splits (their
-    own random stream). With `holdout` (an English table), train and valid mixes leave it
-    out and test voices are that table alone, at varied speeds."""
+) -> dict[str, list[Voice]]:
+    """The same for Kokoro's English speakers, `holdout` an English table."""
     rng = random.Random(f"kokoro-en-{seed}")
     tables = tuple(t for t in kokoro.EN_TABLES if t != holdout)
-    out: dict[str, list[kokoro.KokoroEnVoice]] = {split: [] for split in SPLITS}
-    seen: set[str] = set()
-    for split in SPLITS:
-        tries = 0
-        while len(out[split]) < counts[split]:
-            tries += 1
-            if holdout and split == "test":
-                lo, hi = (round(x * 20) for x in kokoro.SPEEDS)
-                voice = kokoro.KokoroEnVoice(((holdout, 1.0),), rng.randint(lo, hi) / 20)
-            else:
-                voice = kokoro.random_en_voice(rng, tables)
-            if voice.name not in seen or tries > 1000:  # few distinct held-out voices exist
-                seen.add(voice.name)
-                out[split].append(voice)
-    return out
+    lo, hi = (round(x * 20) for x in kokoro.SPEEDS)
+
+    def draw(split: str) -> Voice:
+        if holdout and split == "test":
+            return kokoro.KokoroEnVoice(((holdout, 1.0),), rng.randint(lo, hi) / 20)
+        return kokoro.random_en_voice(rng, tables)
+
+    return _distinct(counts, draw)
 
 
-def _flite_voices(seed: int, counts: dict[str, int]) -> dict[str, list[FliteVoice]]:
+def _flite_voices(seed: int, counts: dict[str, int]) -> dict[str, list[Voice]]:
     """`counts[split]` distinct Flite voices per split, none in two splits (their own random
     stream, so plans without Flite are unchanged)."""
     rng = random.Random(f"flite-{seed}")
-    out: dict[str, list[FliteVoice]] = {split: [] for split in SPLITS}
-    seen: set[str] = set()
-    for split in SPLITS:
-        while len(out[split]) < counts[split]:
-            voice = flite.random_voice(rng)
-            if voice.name not in seen:
-                seen.add(voice.name)
-                out[split].append(voice)
-    return out
+    return _distinct(counts, lambda split: flite.random_voice(rng))
 
 
 Voice = Speaker | FliteVoice | KokoroVoice | kokoro.KokoroEnVoice
