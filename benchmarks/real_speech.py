@@ -18,7 +18,10 @@ also plays the model real speech of another set, none of its commands: how much 
 model takes for one of its commands (false accepts), refuses as its own "unknown" class, or
 rejects. `--against OTHER` pairs this model's top-1 answers with those of results/OTHER.json
 (another model on the same clips): McNemar's exact test and a bootstrap interval of the
-difference.
+difference. Each result records the engines that voiced the model's training clips (from
+its run's config.json and the corpus's synth.json); `--table` gathers every
+results/real-*.json into results/real_speech_table.md, the synthetic-to-real gap per
+engine mix.
 """
 
 from __future__ import annotations
@@ -69,6 +72,41 @@ def score(model_path: Path, clips: list[tuple[Path, str]]) -> dict:
         "confusions": [[t, p, c] for (t, p), c in confused.most_common(8)],
         "top1_right": [int(p.best == t) for p, t in zip(preds, truth)],  # clips.csv order
     }
+
+
+def training_engines(model_path: Path) -> dict[str, int] | None:
+    """Training clips per engine of the corpus the model was trained on, where recorded."""
+    try:
+        root = json.loads((model_path.parent / "config.json").read_text())["data"]["root"]
+        synth = json.loads((Path(root) / "synth.json").read_text())
+        return {e: n for e, n in synth["splits"]["train"]["engines"].items() if n}
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def table() -> str:
+    """Every results/real-*.json with its training engines: synthetic test against real."""
+    lines = [
+        "# Synthetic test against real people, per engine mix",
+        "",
+        "Every `benchmarks/real_speech.py` result that records its model's training clips "
+        "(`python benchmarks/real_speech.py --table`).",
+        "",
+        "| results | real set | training clips per engine | synthetic test | real top-1 | gap |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for path in sorted(RESULTS.glob("real-*.json")):
+        r = json.loads(path.read_text())
+        engines, synthetic = r.get("training_engines"), r.get("synthetic_test_accuracy")
+        if not engines or synthetic is None:
+            continue
+        mix = ", ".join(f"{e} {n:,}" for e, n in sorted(engines.items()))
+        real = r["real"]["top1_accuracy"]
+        lines.append(
+            f"| [{path.stem}]({path.stem}.md) | {r['set']} | {mix} | {100 * synthetic:.1f} % "
+            f"| {100 * real:.1f} % | {100 * (real - synthetic):+.1f} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def against(result: dict, name: str) -> dict:
@@ -144,13 +182,22 @@ def markdown(result: dict) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("model", help=".quads file trained on synthetic speech")
-    p.add_argument("--set", choices=SETS, required=True, help="the real recordings to score")
+    p.add_argument("model", nargs="?", help=".quads file trained on synthetic speech")
+    p.add_argument("--set", choices=SETS, help="the real recordings to score")
     p.add_argument("--real", type=Path, default=REAL, help="folder of the real-speech sets")
     p.add_argument("--out", help="results/<OUT>.{json,md} (default: real-<set>)")
     p.add_argument("--ood", choices=SETS, help="a set of none of the model's commands")
     p.add_argument("--against", metavar="OTHER", help="pair with results/OTHER.json")
+    p.add_argument("--table", action="store_true", help="write results/real_speech_table.md")
     args = p.parse_args()
+    if args.table:
+        if args.model or args.set:
+            p.error("--table reads the results files: no model or --set with it")
+        (RESULTS / "real_speech_table.md").write_text(table())
+        print(table())
+        return
+    if not args.model or not args.set:
+        p.error("a model and --set are needed (or --table)")
     if args.ood == args.set:
         p.error(f"--ood {args.ood}: that is the set the model is scored on")
     model = Path(args.model)
@@ -161,6 +208,7 @@ def main() -> None:
         result["ood"] = score_ood(model, read_set(args.real / args.ood))
     if args.against:
         result["against"] = against(result, args.against)
+    result["training_engines"] = training_engines(model)
     metrics = model.parent / "test_metrics.json"
     if metrics.is_file():
         result["synthetic_test_accuracy"] = json.loads(metrics.read_text())["accuracy"]

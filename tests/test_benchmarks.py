@@ -124,6 +124,13 @@ def test_real_speech_scores_every_clip_of_a_set(tmp_path, fsc_tiny, monkeypatch)
     assert pair["a_only"] + pair["b_only"] == len(corpus)
     with pytest.raises(SystemExit, match="same.json"):
         real_speech.against({"set": "other", "real": result}, "same")
+    # The table of synthetic against real lists results that record their training engines.
+    (tmp_path / "real-a.json").write_text(json.dumps({
+        "set": "x", "real": result, "synthetic_test_accuracy": 1.0,
+        "training_engines": {"espeak": 10, "kokoro-en": 5}}))  # fmt: skip
+    (tmp_path / "real-b.json").write_text(json.dumps({"set": "x", "real": result}))
+    rows = [line for line in real_speech.table().splitlines() if line.startswith("| [")]
+    assert len(rows) == 1 and "espeak 10, kokoro-en 5" in rows[0] and "| 100.0 % |" in rows[0]
     # The same clips as speech of none of its commands: every clip is counted once.
     ood = real_speech.score_ood(path, clips)
     assert ood["n"] == len(corpus)
