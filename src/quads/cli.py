@@ -374,7 +374,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--kokoro-holdout",
         metavar="VOICE",
-        help="a Kokoro base voice (e.g. jm_kumo) heard only in the test split",
+        help="a Kokoro style table (jm_kumo, or an English one such as af_heart) heard only in "
+        "the test split",
     )
     s.add_argument(
         "--text",
