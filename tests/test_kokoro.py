@@ -212,7 +212,7 @@ def test_missing_english_voices_name_the_path_and_the_fix(tmp_path, monkeypatch)
         kokoro.load_english_tables(tmp_path / "bad.npz")
 
 
-def test_fetched_english_tables_are_kokoro_js_s():
+def test_fetched_english_tables_are_the_28_speakers():
     tables = kokoro.load_english_tables()
     assert sorted(tables) == sorted(kokoro.EN_TABLES)
     for t in tables.values():
