@@ -62,7 +62,7 @@ def main() -> None:
     p.add_argument("--seeds", default="0,1,2")
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    from quads.evaluation.significance import mcnemar, paired_interval, verdict
+    from quads.evaluation.significance import compare
 
     build_manifest()
     rows = {"intent-31": [], "slots": []}
@@ -87,15 +87,13 @@ def main() -> None:
             )
     a = np.array([r.pop("right") for r in rows["slots"]])
     b = np.array([r.pop("right") for r in rows["intent-31"]])
-    interval = paired_interval(a, b)
+    test = compare(a, b)
     summary = {
         "provenance": provenance(),
         "rows": rows,
         "slots_minus_intent": {
-            "test": float(a.mean() - b.mean()),
-            "interval_95": interval,
-            "mcnemar": mcnemar(a, b),
-            "verdict": verdict(interval),
+            "test": test.pop("difference"),
+            **test,
             "valid": float(
                 np.mean([r["val_acc"] for r in rows["slots"]])
                 - np.mean([r["val_acc"] for r in rows["intent-31"]])

@@ -108,7 +108,7 @@ def train(k: int, n: int) -> None:
 def gather() -> dict:
     """Every trained row: per seed accuracy, mean, spread; paired tests against the best
     baseline at the same bits."""
-    from quads.evaluation.significance import mcnemar, paired_interval, verdict
+    from quads.evaluation.significance import compare
     from quads.train.baselines import row_name
 
     rows: dict[str, dict] = {}
@@ -147,14 +147,8 @@ def gather() -> dict:
             continue
         tests = {}
         for rival in both:
-            a, b = np.array(row["_right"]), np.array(rival["_right"])
-            interval = paired_interval(a, b)
-            tests[row_name(rival["strategy"], True, rival["bits"], rival["variant"])] = {
-                "difference": float(a.mean() - b.mean()),
-                "interval_95": interval,
-                "mcnemar": mcnemar(a, b),
-                "verdict": verdict(interval),
-            }
+            name = row_name(rival["strategy"], True, rival["bits"], rival["variant"])
+            tests[name] = compare(row["_right"], rival["_right"])
         best = max(both, key=lambda r: r["mean"])
         best_name = row_name(best["strategy"], True, best["bits"], best["variant"])
         row["against"] = {"row": best_name, **tests[best_name]}

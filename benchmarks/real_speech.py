@@ -111,15 +111,13 @@ def table() -> str:
 
 def against(result: dict, name: str) -> dict:
     """This model's top-1 against another's (results/NAME.json) on the same clips."""
-    from quads.evaluation.significance import mcnemar, paired_interval, verdict
+    from quads.evaluation.significance import compare
 
     other = json.loads((RESULTS / f"{name}.json").read_text())
     a, b = result["real"]["top1_right"], other["real"].get("top1_right")
     if other["set"] != result["set"] or b is None or len(b) != len(a):
         raise SystemExit(f"results/{name}.json: not per-clip answers of the same {result['set']}")
-    interval = paired_interval(a, b)
-    return {"name": name, "difference": (sum(a) - sum(b)) / len(a), "interval": interval,
-            "verdict": verdict(interval), **mcnemar(a, b)}  # fmt: skip
+    return {"name": name, **compare(a, b)}
 
 
 def score_ood(model_path: Path, clips: list[tuple[Path, str]]) -> dict:
@@ -160,12 +158,12 @@ def markdown(result: dict) -> str:
     ]
     if "against" in result:
         c = result["against"]
-        lo, hi = c["interval"]
+        (lo, hi), m = c["interval_95"], c["mcnemar"]
         lines += [
             "",
             f"Against `{c['name']}` (same clips, top-1): {100 * c['difference']:+.2f} points, "
-            f"paired 95 % interval [{100 * lo:+.2f}, {100 * hi:+.2f}], McNemar p {c['p']:.3f} "
-            f"({c['a_only']} clips right only here, {c['b_only']} only there): {c['verdict']}.",
+            f"paired 95 % interval [{100 * lo:+.2f}, {100 * hi:+.2f}], McNemar p {m['p']:.3f} "
+            f"({m['a_only']} clips right only here, {m['b_only']} only there): {c['verdict']}.",
         ]
     if "ood" in result:
         o = result["ood"]
@@ -193,8 +191,9 @@ def main() -> None:
     if args.table:
         if args.model or args.set:
             p.error("--table reads the results files: no model or --set with it")
-        (RESULTS / "real_speech_table.md").write_text(table())
-        print(table())
+        text = table()
+        (RESULTS / "real_speech_table.md").write_text(text)
+        print(text)
         return
     if not args.model or not args.set:
         p.error("a model and --set are needed (or --table)")

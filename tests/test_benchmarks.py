@@ -117,11 +117,11 @@ def test_real_speech_scores_every_clip_of_a_set(tmp_path, fsc_tiny, monkeypatch)
     monkeypatch.setattr(real_speech, "RESULTS", tmp_path)
     (tmp_path / "same.json").write_text(json.dumps({"set": "x", "real": result}))
     pair = real_speech.against({"set": "x", "real": result}, "same")
-    assert pair["difference"] == 0 and pair["a_only"] == pair["b_only"] == 0
-    assert pair["verdict"] == "tie" and pair["p"] == 1.0
+    assert pair["difference"] == 0 and pair["mcnemar"]["a_only"] == pair["mcnemar"]["b_only"] == 0
+    assert pair["verdict"] == "tie" and pair["mcnemar"]["p"] == 1.0
     flipped = {**result, "top1_right": [1 - r for r in result["top1_right"]]}
     pair = real_speech.against({"set": "x", "real": flipped}, "same")
-    assert pair["a_only"] + pair["b_only"] == len(corpus)
+    assert pair["mcnemar"]["a_only"] + pair["mcnemar"]["b_only"] == len(corpus)
     with pytest.raises(SystemExit, match="same.json"):
         real_speech.against({"set": "other", "real": result}, "same")
     # The table of synthetic against real lists results that record their training engines.

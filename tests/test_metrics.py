@@ -119,3 +119,14 @@ def test_paired_tests_call_a_gap_within_noise_a_tie():
     assert 0 < lo < hi and verdict((lo, hi)) == "better" and verdict((-hi, -lo)) == "worse"
     with pytest.raises(ValueError, match="same clips"):
         mcnemar(a, b[:, :10])
+
+
+def test_compare_is_the_three_tests_together():
+    from quads.evaluation.significance import compare, mcnemar, paired_interval, verdict
+
+    rng = np.random.default_rng(3)
+    a, b = rng.random((2, 300)) < 0.9, rng.random((2, 300)) < 0.6
+    c = compare(a, b)
+    assert c["difference"] == pytest.approx(a.mean() - b.mean())
+    assert c["interval_95"] == paired_interval(a, b) and c["mcnemar"] == mcnemar(a, b)
+    assert c["verdict"] == verdict(c["interval_95"]) == "better"

@@ -8,6 +8,7 @@ sensitive than comparing two accuracies with their separate error bars:
     paired_interval(a, b)    bootstrap interval of accuracy(a) - accuracy(b), resampling clips
                              (the same clips in every seed: a clip's difficulty is shared)
     verdict(interval)        "better", "worse" or "tie" (the interval holds 0)
+    compare(a, b)            all three, with the difference of the accuracies
 """
 
 from __future__ import annotations
@@ -56,3 +57,15 @@ def verdict(interval: tuple[float, float]) -> str:
     """'better' / 'worse' when the whole interval of a - b is above / below 0, else 'tie'."""
     lo, hi = interval
     return "better" if lo > 0 else "worse" if hi < 0 else "tie"
+
+
+def compare(a: np.ndarray | list, b: np.ndarray | list) -> dict:
+    """{"difference", "interval_95", "mcnemar", "verdict"} of model a against model b."""
+    a, b = _right(a, b)
+    interval = paired_interval(a, b)
+    return {
+        "difference": float(a.mean() - b.mean()),
+        "interval_95": interval,
+        "mcnemar": mcnemar(a, b),
+        "verdict": verdict(interval),
+    }
