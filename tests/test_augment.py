@@ -11,6 +11,7 @@ from quads.data.augment import (
     change_speed,
     colored_noise,
     mask_mel,
+    microphone,
     pitch_shift,
     reverb,
     room_impulse,
@@ -199,3 +200,23 @@ def test_training_set_babbles_and_masks(fsc_tiny):
     mel, label, index = ds[3]
     assert mel.shape == clean[3][0].shape and (label, index) == clean[3][1:]
     assert not torch.equal(mel, clean[3][0])
+
+
+def test_microphone_colours_but_keeps_timing():
+    # a random band and resonances: the spectrum changes, the length, peak and onset do not
+    x = np.zeros(SR, np.float32)
+    x[SR // 2 :] = tone(0.5, 1000.0)
+    gains = []
+    for seed in range(6):
+        y = Augmenter(only(mic_prob=1.0), seed=seed)(x)
+        assert y.shape == x.shape and y.dtype == np.float32
+        assert np.abs(y).max() == pytest.approx(np.abs(x).max(), rel=1e-3)
+        assert np.abs(y[: SR // 2 - 16]).max() < 1e-4  # (only the 100 dB noise) before it starts
+        clicks = np.zeros(SR, np.float32)
+        clicks[::400] = 1.0  # a flat spectrum, to read the response off
+        z = microphone(clicks, np.random.default_rng(seed))
+        gains.append([band_gain_db(clicks, z, f) for f in (40, 2000, 7960)])
+    gains = np.array(gains)
+    assert (gains[:, 0] < gains[:, 1] - 6).all()  # the lows go
+    assert np.ptp(gains[:, 1]) > 1.0  # each microphone sounds different
+    assert np.allclose(Augmenter(only(), seed=0)(x), x, atol=1e-4)  # off unless asked

@@ -225,7 +225,7 @@ def test_fetch_refuses_a_package_that_is_not_the_pinned_one(tmp_path):
     fake.write_text(
         "#!/bin/sh\n"  # npm pack PACKAGE --pack-destination DIR --silent
         'mkdir -p "$4/package/voices" && cd "$4" && head -c 522240 /dev/zero > '
-        'package/voices/af_heart.bin && tar czf kokoro-js-1.2.1.tgz package\n'
+        "package/voices/af_heart.bin && tar czf kokoro-js-1.2.1.tgz package\n"
     )
     fake.chmod(0o755)
     dest = tmp_path / "voices_en.npz"

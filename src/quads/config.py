@@ -136,6 +136,7 @@ class AugmentConfig:
     babble_speakers: tuple[int, int] = (3, 6)
     babble_snr_db: tuple[float, float] = (5.0, 20.0)
     telephone_prob: float = 0.0  # 300-3400 Hz through an 8 kHz channel, e.g. 0.15
+    mic_prob: float = 0.0  # a random microphone's band and resonances, e.g. 0.5
     gain_db: tuple[float, float] = (-6.0, 6.0)
     # SpecAugment on the student's log-mel (masks only, no time warping); widths in mel
     # bins and in 10 ms frames; e.g. 2 masks of each.
@@ -150,6 +151,7 @@ class AugmentConfig:
         _range("speed", self.speed, 0.5, 2.0)
         _range("pitch_semitones", self.pitch_semitones, -12, 12)
         _number("reverb_prob", self.reverb_prob, 0, 1)
+        _number("mic_prob", self.mic_prob, 0, 1)
         _range("gain_db", self.gain_db, -40, 40)
 
 

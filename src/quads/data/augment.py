@@ -6,8 +6,9 @@ time stretch + resampling: pitch changes, duration does not), reverberation (wit
 `reverb_prob`; a synthetic room impulse response: direct path, early reflections and a
 late tail whose highs die faster), babble (with `babble_prob`: several other training
 clips summed, at an SNR drawn from a range), additive noise at an SNR drawn from a range
-(white, pink or brown), telephone band-limiting (with `telephone_prob`: 300-3400 Hz
-through an 8 kHz channel) and gain. Then, on the student's log-mel, SpecAugment masks
+(white, pink or brown), a microphone's colouring (with `mic_prob`: a random band and a
+few resonances), telephone band-limiting (with `telephone_prob`: 300-3400 Hz through an
+8 kHz channel) and gain. Then, on the student's log-mel, SpecAugment masks
 (`mask_mel`: frequency bands and time spans, set to the clip's mean).
 
 Everything but speed perturbation keeps the time axis, so the student's frames stay
@@ -118,6 +119,31 @@ def add_noise(
     return audio + noise * np.float32(np.sqrt(power / 10 ** (snr_db / 10)))
 
 
+def peaking(freq: float, gain_db: float, q: float) -> np.ndarray:
+    """One peaking-EQ biquad (the RBJ audio-EQ cookbook) as second-order sections:
+    `gain_db` at `freq` Hz, bandwidth set by `q`, flat elsewhere."""
+    a = 10 ** (gain_db / 40)
+    w0 = 2 * np.pi * freq / SAMPLE_RATE
+    alpha = np.sin(w0) / (2 * q)
+    b = np.array([1 + alpha * a, -2 * np.cos(w0), 1 - alpha * a])
+    den = np.array([1 + alpha / a, -2 * np.cos(w0), 1 - alpha / a])
+    return np.concatenate([b, den])[None, :] / den[0]
+
+
+def microphone(audio: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A random microphone and its casing: a band from 50-400 Hz up to 3.5-8 kHz (phones and
+    laptops lose lows and highs) and 1-3 resonances or dips of up to 10 dB between 200 Hz and
+    6 kHz. Causal IIR filters: the clip keeps its length and its timing (a few samples of
+    delay), so the student's frames stay aligned with the teacher's."""
+    low, high = rng.uniform(50, 400), rng.uniform(3500, 7900)
+    sos = [butter(2, (low, high), "bandpass", fs=SAMPLE_RATE, output="sos")]
+    for _ in range(int(rng.integers(1, 4))):
+        freq = float(np.exp(rng.uniform(np.log(200), np.log(6000))))
+        sos.append(peaking(freq, rng.uniform(-10, 10), rng.uniform(0.7, 4.0)))
+    out = sosfilt(np.concatenate(sos), audio)
+    return (out * np.abs(audio).max() / max(np.abs(out).max(), 1e-9)).astype(np.float32)
+
+
 def telephone(audio: np.ndarray) -> np.ndarray:
     """A telephone channel: down to 8 kHz and back, band-passed to 300-3400 Hz."""
     narrow = resample_poly(resample_poly(audio, 1, 2), 2, 1)[: audio.size]
@@ -202,6 +228,8 @@ class Augmenter:
                 audio, babble(audio.size, crowd, rng), rng.uniform(*cfg.babble_snr_db)
             )
         audio = add_noise(audio, rng, rng.uniform(*cfg.noise_snr_db), rng.choice(NOISE_COLORS))
+        if rng.random() < cfg.mic_prob:  # after the noise: the microphone hears the room too
+            audio = microphone(audio, rng)
         if rng.random() < cfg.telephone_prob:
             audio = telephone(audio)
         audio = audio * np.float32(10 ** (rng.uniform(*cfg.gain_db) / 20))
