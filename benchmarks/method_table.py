@@ -4,6 +4,7 @@ test of each QUADS row against the best baseline at its bit width.
 
     python benchmarks/method_table.py --shard 0/2 & python benchmarks/method_table.py --shard 1/2
     python benchmarks/method_table.py --gather      # the table from the rows trained so far
+    python benchmarks/method_table.py --rows quads-mixed-2.5MB   # only these rows, now
 
 Corpus (built on first use): synthetic FSC "small" (seed 0). Training: each seed draws its own
 840 of the 1,400 training clips. Validation, which chooses every checkpoint: the corpus's
@@ -44,6 +45,10 @@ UNITS = [DISTILL]
 for _bits in (4, 2, 3):  # QUADS, then its strongest competitor, then the paper's rule
     UNITS += [[("quads", _bits, "")], [("distill_qat", _bits, "")], [("quads", _bits, "paper")]]
 UNITS += [[("qat", b, "")] for b in (4, 2, 3)]
+# Beyond the paper: bits per layer under a 2.5 MB size figure (quant/mixed.py), against
+# uniform QUADS at 3 and 4 bits (appended last, so the shards' earlier work keeps its place).
+UNITS += [[("quads", 3, "mixed-2.5MB")]]
+MIXED_AGAINST = ("quads-3bit", "quads-4bit")
 # Seed 0 only, last: fine-tune -> PTQ, the row whose 4-bit accuracy fell to 77 % in the
 # one-seed table (benchmarks/ptq_sensitivity.py explains it from this run).
 FINETUNE = [("finetune", 32, ""), ("ptq", 4, ""), ("ptq", 2, "")]
@@ -94,12 +99,19 @@ def config(seed: int):
     )
 
 
-def train(k: int, n: int) -> None:
-    """Train the K-th of N shares of the units, seeds of a unit side by side in the order."""
-    from quads.train.baselines import Job, compare
+def train(k: int, n: int, rows: list[str] | None = None) -> None:
+    """Train the K-th of N shares of the units, seeds of a unit side by side in the order;
+    with `rows`, only the units that hold one of those row names."""
+    from quads.train.baselines import Job, compare, row_name
 
     build_data()
     work = [(seed, unit) for unit in UNITS for seed in SEEDS] + [(0, FINETUNE)]
+    if rows:
+        names = {row_name(s, True, b, v): (s, b, v) for unit in UNITS for s, b, v in unit}
+        unknown = sorted(set(rows) - set(names))
+        if unknown:
+            raise SystemExit(f"--rows: no row named {', '.join(unknown)}; rows: {sorted(names)}")
+        work = [(s, u) for s, u in work if any(names.get(r) in u for r in rows)]
     for seed, unit in work[k::n]:
         jobs = [Job(strategy, True, bits, variant) for strategy, bits, variant in unit]
         compare(config(seed), RUNS / f"seed{seed}", jobs, progress=False)
@@ -133,6 +145,7 @@ def gather() -> dict:
                 "f1": [r["f1"] for r in results],
                 "best_val_acc": [r["best_val_acc"] for r in results],
                 "size_bytes": results[0]["size_bytes"],
+                "mean_bits": results[0].get("mean_bits"),
                 "model_sha256": [sha256_file(r / "model.quads") for r in done],
                 "_right": right,
             }
@@ -143,16 +156,20 @@ def gather() -> dict:
             r for r in rows.values() if r["strategy"] in BASELINES and r["bits"] == row["bits"]
         ]
         both = [r for r in rivals if r["seeds"] == row["seeds"]]
-        if not both:
-            continue
         tests = {}
         for rival in both:
             name = row_name(rival["strategy"], True, rival["bits"], rival["variant"])
             tests[name] = compare(row["_right"], rival["_right"])
-        best = max(both, key=lambda r: r["mean"])
-        best_name = row_name(best["strategy"], True, best["bits"], best["variant"])
-        row["against"] = {"row": best_name, **tests[best_name]}
-        row["against_each"] = tests  # every baseline at these bits, same seeds
+        if both:
+            best = max(both, key=lambda r: r["mean"])
+            best_name = row_name(best["strategy"], True, best["bits"], best["variant"])
+            row["against"] = {"row": best_name, **tests[best_name]}
+        if row["variant"].startswith("mixed"):  # and uniform QUADS, smaller and larger
+            for name in MIXED_AGAINST:
+                if name in rows and rows[name]["seeds"] == row["seeds"]:
+                    tests[name] = compare(row["_right"], rows[name]["_right"])
+        if tests:
+            row["against_each"] = tests  # every baseline at these bits (same seeds)
     for row in rows.values():
         del row["_right"]
     return rows
@@ -196,10 +213,23 @@ def write(rows: dict) -> None:
                 f"p = {g['mcnemar']['p']:.3f}"
             )
             call = g["verdict"]
+        bits = r["bits"]
+        if r["variant"].startswith("mixed") and r.get("mean_bits"):
+            bits = f"{r['mean_bits']:.2f} mean"
         lines.append(
-            f"| {name} | {r['bits']} | {len(r['seeds'])} | {100 * r['mean']:.2f}{spread} | {seeds} "
+            f"| {name} | {bits} | {len(r['seeds'])} | {100 * r['mean']:.2f}{spread} | {seeds} "
             f"| {r['size_bytes'] / 2**20:.2f} | {vs} | {call} |"
         )
+    for name, r in rows.items():
+        if not r["variant"].startswith("mixed"):
+            continue
+        lines += ["", f"{name} (bits per layer under a size budget) against each row:", ""]
+        for other, g in r.get("against_each", {}).items():
+            lo, hi = g["interval_95"]
+            lines.append(
+                f"- {other}: {100 * g['difference']:+.2f} [{100 * lo:+.2f}, {100 * hi:+.2f}], "
+                f"p = {g['mcnemar']['p']:.3f}: {g['verdict']}"
+            )
     (OUT / "method_table.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
@@ -208,11 +238,12 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--shard", default="0/1", help="K/N: train only the K-th of N shares")
     p.add_argument("--gather", action="store_true", help="write the table, train nothing")
+    p.add_argument("--rows", nargs="+", help="train only the units of these rows")
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     if not args.gather:
         k, n = (int(v) for v in args.shard.split("/"))
-        train(k, n)
+        train(k, n, args.rows)
     write(gather())
 
 

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = {
     "entropy_coding.py": ["--model"],
     "fsc_slots.py": ["--seeds"],
-    "method_table.py": ["--shard", "--gather"],
+    "method_table.py": ["--shard", "--gather", "--rows"],
     "latency.py": ["--model", "--data", "--runs", "--timing-only", "--accuracy-only", "--out"],
     "own_commands.py": ["--intents", "--data", "--out", "--budget"],
     "ptq_sensitivity.py": ["--run", "--bits", "--checkpoint"],
@@ -162,7 +162,7 @@ def test_method_table_gathers_seeds_and_tests_quads_against_the_best_baseline(
     monkeypatch.setattr(method_table, "OUT", tmp_path / "out")
     rng = np.random.default_rng(0)
     accuracy = {"quads-4bit": 0.97, "quads-paper-4bit": 0.90, "distill_ptq-4bit": 0.80,
-                "distill_qat-4bit": 0.89, "distill": 0.98}  # fmt: skip
+                "distill_qat-4bit": 0.89, "distill": 0.98, "quads-mixed-2.5MB": 0.90}  # fmt: skip
     for seed in (0, 1, 2):
         for name, acc in accuracy.items():
             run = tmp_path / "runs" / f"seed{seed}" / name
@@ -172,7 +172,7 @@ def test_method_table_gathers_seeds_and_tests_quads_against_the_best_baseline(
                 json.dumps({"file": f"c{i}.wav", "right": bool(r)}) for i, r in enumerate(right)
             ]
             (run / "test_predictions.jsonl").write_text("\n".join(lines) + "\n")
-            result = {"f1": acc, "best_val_acc": acc, "size_bytes": 3_000_000}
+            result = {"f1": acc, "best_val_acc": acc, "size_bytes": 3_000_000, "mean_bits": 2.6}
             (run / "run.json").write_text(json.dumps(result))
             (run / "model.quads").write_bytes(name.encode())
     rows = method_table.gather()
@@ -185,6 +185,10 @@ def test_method_table_gathers_seeds_and_tests_quads_against_the_best_baseline(
     paper = rows["quads-paper-4bit"]["against"]
     assert paper["row"] == "distill_qat-4bit" and paper["verdict"] == "tie"
     assert "against" not in rows["distill"] and "against" not in rows["distill_ptq-4bit"]
+    mixed = rows["quads-mixed-2.5MB"]  # no 3-bit baseline ran: tested against uniform QUADS
+    assert "against" not in mixed and mixed["against_each"]["quads-4bit"]["verdict"] == "worse"
     method_table.write(rows)
     table = (tmp_path / "out" / "method_table.md").read_text()
     assert "| quads-4bit | 4 | 3 |" in table and "| better |" in table and "| tie |" in table
+    assert "| quads-mixed-2.5MB | 2.60 mean | 3 |" in table
+    assert "- quads-4bit: -" in table

@@ -204,6 +204,11 @@ class QuantConfig:
     quantize_head: bool = True
     init: str = "kmeans++"  # "kmeans++" or "linear"
     kmeans_iters: int = 100  # 1-D k-means iterations are cheap; it stops once settled
+    # Mixed precision (quant/mixed.py): bits per layer, chosen from `bits_choices` before
+    # training so that the size figure (params x bits, MB = 10^6 bytes) fits the budget. The
+    # run's config.json then holds the chosen bits_per_module.
+    size_budget_mb: float | None = None
+    bits_choices: list[int] = field(default_factory=lambda: [2, 3, 4, 5, 6, 8])
 
     def __post_init__(self) -> None:
         for key, bits in [("bits", self.bits)] + [
@@ -217,6 +222,16 @@ class QuantConfig:
                 )
         _one_of("init", self.init, KMEANS_INITS)
         _number("kmeans_iters", self.kmeans_iters, 1)
+        if self.size_budget_mb is not None:
+            _number("size_budget_mb", self.size_budget_mb, 0, lo_open=True)
+            if self.bits_per_module:
+                raise _Invalid(
+                    "size_budget_mb", "chooses bits_per_module itself: give one of the two"
+                )
+        if not self.bits_choices or any(
+            isinstance(b, bool) or b not in range(1, 9) for b in self.bits_choices
+        ):
+            raise _Invalid("bits_choices", f"{self.bits_choices!r}: use bit widths from 1 to 8")
 
 
 @dataclass

@@ -53,6 +53,9 @@ VARIANTS: dict[str, dict[str, object]] = {
     # quads-paper: the paper's phases as written (codes fixed, centroids trained, gamma = 0
     # in quantization phases, distillation restarting from centroids[codes])
     "paper": {"codes": "fixed", "restart": "quantized", "quant_distill": False},
+    # mixed precision: bits per layer under a size budget (quant/mixed.py), the job's bits
+    # only a fallback for layers the allocation does not name (none)
+    "mixed-2.5MB": {"quant.size_budget_mb": 2.5},
 }
 
 
@@ -68,6 +71,8 @@ class Job(NamedTuple):
 def row_name(strategy: str, pretrained: bool, bits: int, variant: str = "") -> str:
     if variant == "paper":  # a method of its own, named as such: quads-paper-4bit
         strategy, variant = f"{strategy}-paper", ""
+    if variant.startswith("mixed"):  # no one bit width: quads-mixed-2.5MB
+        return f"{strategy}{'' if pretrained else '-random'}-{variant}"
     init = "" if pretrained else "-random"
     name = f"{strategy}{init}-{bits}bit" if strategy not in FULL_PRECISION else f"{strategy}{init}"
     return f"{name}-{variant}" if variant else name
@@ -112,6 +117,7 @@ def compare(cfg: Config, out: Path, jobs: list[Job], progress: bool = True) -> d
                 **{k: result[k] for k in ("strategy", "init", "bits", "accuracy", "f1")},
                 "variant": job.variant,
                 "size_bytes": result["size_bytes"],
+                "mean_bits": result.get("mean_bits"),
                 "best_val_acc": result.get("best_val_acc"),
                 "train_seconds": result.get("train_seconds"),
             }
@@ -125,8 +131,9 @@ def _run_config(cfg: Config, out: Path, job: Job) -> Config:
     run_cfg.train.strategy = job.strategy
     run_cfg.model.pretrained = job.pretrained
     run_cfg.quant.bits = job.bits
-    for key, value in VARIANTS[job.variant].items():
-        setattr(run_cfg.train, key, value)
+    for key, value in VARIANTS[job.variant].items():  # "key" is in train, "quant.key" in quant
+        section, _, name = key.rpartition(".")
+        setattr(getattr(run_cfg, section or "train"), name, value)
     run_cfg.out_dir = str(out / row_name(*job))
     return run_cfg
 

@@ -13,6 +13,7 @@ from quads.evaluation.metrics import score_commands
 from quads.evaluation.rejection import calibrate_model
 from quads.inference import as_model, load
 from quads.models.student import SLUModel
+from quads.quant.mixed import codebook_bits, mean_bits
 from quads.quant.packing import save_quads
 from quads.quant.surgery import drop_latents, post_training_quantize, quantize_model
 from quads.runtime.predict import all_read
@@ -88,6 +89,7 @@ def export(
         "f1": test["f1"],
         "command_acceptance": test["command_acceptance"],
         "size_bytes": size,
+        "mean_bits": mean_bits(model, codebook_bits(model)) if codebook_bits(model) else None,
         "best_epoch": best["epoch"],
         "best_val_acc": best["val_acc"],
         "model": str(path),

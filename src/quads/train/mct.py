@@ -42,6 +42,7 @@ from quads.inference import predict_corpus
 from quads.models.student import SLUModel, encoder_from_state
 from quads.models.teacher import Teacher, layer_index, teacher_targets
 from quads.models.whisper_weights import load_whisper
+from quads.quant.mixed import allocate_bits, fixed_size_bits, input_energy, mean_bits
 from quads.quant.surgery import is_quantized, post_training_quantize
 from quads.train import checkpoint
 from quads.train.export import export
@@ -157,6 +158,8 @@ class Trainer:
 
         self.model = build_student(cfg, self.labels, self.train_set.slots).to(self.device)
         self.settings = FeatureSettings.from_config(cfg.audio, self.model.n_mels)
+        if cfg.quant.size_budget_mb is not None:
+            self._allocate_bits()
         pairs = cfg.model.align_layers
         n_layers = self.model.encoder.config.encoder_layers
         self.student_idx = [layer_index(s, n_layers) for s, _ in pairs]
@@ -178,6 +181,38 @@ class Trainer:
             del teacher
         self.books: dict[str, torch.Tensor] = {}  # the last codebooks, to warm-start k-means
         self.moments: dict = {}  # Adam's state by parameter name, carried across phases
+
+    def _allocate_bits(self, clips: int = 64) -> None:
+        """Mixed precision: bits per layer under quant.size_budget_mb (quant/mixed.py), from
+        the initial student's weights and its inputs on `clips` training clips; the choice
+        becomes quant.bits_per_module (so config.json holds it)."""
+        q = self.cfg.quant
+        if not (self.ptq_after or any(p.quantized for p in self.phases)):
+            raise ValueError(
+                f"quant.size_budget_mb does not apply to train.strategy "
+                f"{self.cfg.train.strategy!r}: it ships no quantized model"
+            )
+        utts = self.train_set.utterances
+        pick = random.Random(self.cfg.train.seed).sample(utts, min(clips, len(utts)))
+        calib = dataclasses.replace(self.train_set, utterances=pick)
+        step = Step(self.model, None, [])
+
+        def run_batches() -> None:
+            for mel, _, _ in self._loader(calib):
+                step(mel.to(self.device), None)
+
+        self.model.eval()
+        energy = input_energy(self.model, run_batches)
+        self.model.train()
+        budget = round(q.size_budget_mb * 8e6) - fixed_size_bits(self.model, q)
+        bits = allocate_bits(self.model, q, budget, energy, q.bits_choices, self.cfg.train.seed)
+        self.cfg.quant = dataclasses.replace(q, bits_per_module=bits, size_budget_mb=None)
+        log.info(
+            "quant.size_budget_mb %.3g: %.2f bits per weight on average; %s",
+            q.size_budget_mb,
+            mean_bits(self.model, bits),
+            ", ".join(f"{name} {b}" for name, b in bits.items()),
+        )
 
     # ------------------------------------------------------------------ data
     def _teacher_targets(self, teacher: Teacher) -> np.ndarray:
