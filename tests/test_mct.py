@@ -518,3 +518,20 @@ def test_benchmark_shards_split_the_rows_without_sharing_a_training():
         strategies = {job[0] for job in part}  # (strategy, pretrained, bits[, variant])
         assert ("ptq" not in strategies) or "finetune" in strategies
         assert ("distill_ptq" not in strategies) or "distill" in strategies
+
+
+def test_selection_breaks_accuracy_ties_by_validation_loss(whispers, fsc_tiny, tmp_path):
+    cfg = tiny_config(whispers, fsc_tiny, tmp_path / "run", select="accuracy+loss")
+    result = Trainer(cfg, progress=False).run()
+    rows = [r for r in _values(Path(cfg.out_dir) / "log.csv") if r["phase"] == "qat"]
+    scores = {int(r["epoch"]): (float(r["val_acc"]), -float(r["val_loss"])) for r in rows}
+    assert len(scores) == 2 and all(np.isfinite(-loss) and loss < 0 for _, loss in scores.values())
+    assert result["best_epoch"] == max(scores, key=scores.get)
+
+    rule = Trainer._better  # the rule alone, on a tie in accuracy
+    st = {"best_acc": 0.9, "best_loss": 0.5}
+    for select, expected in (("accuracy", False), ("accuracy+loss", True)):
+        holder = type("T", (), {"cfg": load_config(None, [f"train.select={select}"])})()
+        assert rule(holder, {"val_acc": 0.9, "val_loss": 0.4}, st) is expected
+        assert rule(holder, {"val_acc": 0.9, "val_loss": 0.6}, st) is False
+        assert rule(holder, {"val_acc": 0.95, "val_loss": 9.0}, st) is True

@@ -44,6 +44,7 @@ TOO_LONG_POLICIES = ("truncate", "error")
 KMEANS_INITS = ("kmeans++", "linear")
 STRATEGIES = ("quads", "finetune", "distill", "distill_ptq", "distill_qat", "qat", "ptq")
 PRECISIONS = ("auto", "bf16", "fp32")
+SELECTIONS = ("accuracy", "accuracy+loss")
 RESTARTS = ("latent", "quantized")  # train.restart: see train/transition.py
 CODES = ("follow", "fixed")  # train.codes in MCT's quantization phases
 REJECTION_SCORES = ("max_prob",)
@@ -268,6 +269,9 @@ class TrainConfig:
     cache_teacher: bool = True  # teacher features computed once per corpus, kept on disk
     cache_dir: str | None = None  # default: <data.root>/.quads_cache
     seed: int = 0
+    # Which deployable epoch ships: "accuracy" (the first with the best val_acc) or
+    # "accuracy+loss" (of those with the best val_acc, the lowest val_loss).
+    select: str = "accuracy"
     max_train_utterances: int | None = None
     threads: int | None = None
     # Matmuls in bf16 autocast ("bf16"), fp32 ("fp32"), or "auto": bf16 where the hardware
@@ -297,6 +301,7 @@ class TrainConfig:
         if t.threads is not None:
             _number("threads", t.threads, 1, 1024)
         _one_of("precision", t.precision, PRECISIONS)
+        _one_of("select", t.select, SELECTIONS)
         _one_of("restart", t.restart, RESTARTS)
         _one_of("codes", t.codes, CODES)
 

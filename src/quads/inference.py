@@ -69,21 +69,26 @@ def load(path: str | os.PathLike) -> Model:
 
 
 @torch.inference_mode()
-def predict_corpus(
+def corpus_logits(
     model: SLUModel, corpus: Corpus, settings: FeatureSettings, batch_size: int = 16
-) -> list[tuple[str, dict[str, str]]]:
-    """The predicted command (intent, {slot: value}) of every utterance of `corpus`, in
-    order: the training loop's validation, batched through the training dataset (the same
-    features as training)."""
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits (N, the heads' widths) and targets (N, heads) of every utterance of `corpus`,
+    in order: the training loop's validation, batched through the training dataset (the
+    same features as training)."""
     was_training = model.training
     model.eval()
-    ds = SpeechDataset(corpus.utterances, model.labels, settings, None)  # no targets needed
+    ds = SpeechDataset(corpus.utterances, model.heads, settings, None)
     loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, collate_fn=trim_batch)
     device = next(model.parameters()).device
-    out = []
-    for mel, _, _ in loader:
-        best = [part.argmax(-1).tolist() for part in model.heads.split(model(mel.to(device)))]
-        for intent, *slots in zip(*best):
-            out.append((model.labels[intent], model.heads.slot_values(slots)))
+    logits, targets = [], []
+    for mel, y, _ in loader:
+        logits.append(model(mel.to(device)).float().cpu())
+        targets.append(y)
     model.train(was_training)
-    return out
+    return torch.cat(logits), torch.cat(targets)
+
+
+def commands_of(model: SLUModel, logits: torch.Tensor) -> list[tuple[str, dict[str, str]]]:
+    """Each row of logits -> its command (intent, {slot: value}): every head's argmax."""
+    best = [part.argmax(-1).tolist() for part in model.heads.split(logits)]
+    return [(model.labels[i], model.heads.slot_values(slots)) for i, *slots in zip(*best)]

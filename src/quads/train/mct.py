@@ -19,6 +19,7 @@ import csv
 import dataclasses
 import json
 import logging
+import math
 import os
 import random
 import resource
@@ -38,7 +39,7 @@ from quads.data.corpus import read_corpus, read_outliers
 from quads.data.dataset import SpeechDataset, trim_batch
 from quads.data.types import Corpus
 from quads.evaluation.metrics import score_commands
-from quads.inference import predict_corpus
+from quads.inference import commands_of, corpus_logits
 from quads.models.student import SLUModel, encoder_from_state
 from quads.models.teacher import Teacher, layer_index, teacher_targets
 from quads.models.whisper_weights import load_whisper
@@ -55,13 +56,15 @@ from quads.train.loop import (
     train_epoch,
     trained_parameters,
 )
-from quads.train.losses import FeatureAlignment
+from quads.train.losses import FeatureAlignment, classification_loss
 from quads.train.schedule import Phase, PhaseKind, deployable_bits, plan
 from quads.train.transition import enter_phase, restore_student, set_reassign
 
 log = logging.getLogger("quads")
 
-LOG_COLUMNS = ["epoch", "iteration", "phase", "train_loss", "train_acc", "val_acc", "val_f1"]
+LOG_COLUMNS = [
+    "epoch", "iteration", "phase", "train_loss", "train_acc", "val_acc", "val_f1", "val_loss",
+]  # fmt: skip
 LOG_COLUMNS += ["lr", "seconds"]  # lr: train.lr as the schedule left it at the epoch's end
 
 __all__ = ["Phase", "Trainer", "TrainingError", "build_student", "init_distributed"]
@@ -296,12 +299,25 @@ class Trainer:
     def validate(self, model: SLUModel | None = None) -> dict:
         """val_acc: command acceptance of `model` (default: the one in training; the intent
         and every slot right, the intent accuracy for a model without slots); val_f1:
-        macro-F1 over intents."""
+        macro-F1 over intents; val_loss: the heads' summed cross-entropy on the true
+        commands (training's CE), a mean over the clips."""
         model = model or self.model
-        pred = predict_corpus(model, self.valid_set, self.settings, self.cfg.train.batch_size)
+        logits, targets = corpus_logits(
+            model, self.valid_set, self.settings, self.cfg.train.batch_size
+        )
         truth = [u.command for u in self.valid_set.utterances]
+        pred = commands_of(model, logits)
         m = score_commands(truth, pred, self.labels, model.heads.slot_names, self.cfg.data.layout)
-        return {"val_acc": m["command_acceptance"], "val_f1": m["f1"]}
+        loss = classification_loss(logits, targets, 0.0, model.heads.sizes).item()
+        return {"val_acc": m["command_acceptance"], "val_f1": m["f1"], "val_loss": loss}
+
+    def _better(self, row: dict, st: dict) -> bool:
+        """Whether this epoch's model beats the best so far (train.select): a higher val_acc,
+        or with "accuracy+loss" the same val_acc at a lower val_loss (a synthetic validation
+        set is often all right at several epochs: the first of them is no better a pick)."""
+        if row["val_acc"] != st["best_acc"]:
+            return row["val_acc"] > st["best_acc"]
+        return self.cfg.train.select == "accuracy+loss" and row["val_loss"] < st["best_loss"]
 
     def validate_ptq(self, bits: int) -> float:
         """Validation accuracy of the model as PTQ at `bits` would ship it (a clustered copy;
@@ -325,7 +341,8 @@ class Trainer:
 
     def _run(self, resume: bool) -> dict:
         ckpt_path, best_path = self.out / "checkpoint.pt", self.out / "best.pt"
-        st = {"phase": 0, "done": 0, "epoch": 0, "best_acc": -1.0, "rows": []}
+        st = {"phase": 0, "done": 0, "epoch": 0, "best_acc": -1.0, "best_loss": math.inf}
+        st["rows"] = []
         st["best_ptq"] = {str(b): -1.0 for b in self.ptq_bits}
         saved_optim = None
         if ckpt_path.exists():
@@ -338,6 +355,7 @@ class Trainer:
             st, saved_optim, self.books = ckpt["progress"], ckpt["optim"], ckpt["books"]
             self.moments = ckpt.get("moments", {})  # (not kept before 2026-12: inexact)
             st.setdefault("best_ptq", {str(b): -1.0 for b in self.ptq_bits})
+            st.setdefault("best_loss", math.inf)  # (not kept before 2026-12-05)
             restore_student(self.model, ckpt["model"], self.cfg)
             if self.align is not None and ckpt["align"] is not None:
                 self.align.load_state_dict(ckpt["align"])
@@ -378,8 +396,8 @@ class Trainer:
                 st["phase"], st["done"] = pi, e + 1
                 if self.main:
                     self._log_epoch(row, st["rows"])
-                    if self._deployable(phase) and row["val_acc"] > st["best_acc"]:
-                        st["best_acc"] = row["val_acc"]
+                    if self._deployable(phase) and self._better(row, st):
+                        st["best_acc"], st["best_loss"] = row["val_acc"], row["val_loss"]
                         best = {**self._student(), "epoch": st["epoch"], "val_acc": row["val_acc"]}
                         checkpoint.save(best, best_path)
                     for b in self.ptq_bits:  # the checkpoint whose PTQ model validates best
