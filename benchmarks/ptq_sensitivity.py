@@ -38,7 +38,7 @@ def main() -> None:
     from quads.config import QuantConfig, load_config
     from quads.data.corpus import read_corpus
     from quads.evaluation.metrics import score_commands
-    from quads.inference import predict_corpus
+    from quads.inference import commands_of, corpus_logits
     from quads.quant.surgery import is_quantized, quantize_model
     from quads.train import checkpoint
     from quads.train.mct import build_student
@@ -65,7 +65,7 @@ def main() -> None:
         m = copy.deepcopy(model)
         if quant is not None:
             quantize_model(m, quant)
-        pred = predict_corpus(m, valid, settings, cfg.train.batch_size)
+        pred = commands_of(m, corpus_logits(m, valid, settings, cfg.train.batch_size)[0])
         return score_commands(truth, pred, m.labels, m.heads.slot_names, d.layout)[
             "command_acceptance"
         ]
