@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from quads.quant.kmeans import kmeans
 from quads.quant.layers import CodebookLayer
-from quads.quant.surgery import bits_for
+from quads.quant.surgery import bits_for, quantized_size_bits
 
 if TYPE_CHECKING:
     from quads.config import QuantConfig
@@ -76,10 +76,10 @@ def allocate_bits(
     choices: Iterable[int] = (2, 3, 4, 5, 6, 8),
     seed: int = 0,
 ) -> dict[str, int]:
-    """{layer name: bits} for every layer `cfg` quantizes (see the module docstring), so
-    that the layers' codes and centroids fit in `budget_bits`. A layer `cfg` leaves at 16
-    or 32 bits keeps them, and is not counted. Raises ValueError when even the fewest bits
-    do not fit."""
+    """{layer name: bits} for every layer `cfg` quantizes (see the module docstring), so that
+    the size figure (`quantized_size_bits`) of the quantized model fits in `budget_bits`. A
+    layer `cfg` leaves at 16 or 32 bits keeps them. Raises ValueError when even the fewest
+    bits do not fit."""
     choices = sorted(set(choices))
     layers = [
         (name, m)
@@ -89,11 +89,11 @@ def allocate_bits(
     size = {n: [m.weight.numel() * b + 2**b * 16 for b in choices] for n, m in layers}
     nsr = {n: [noise_to_signal(m.weight, energy[n], b, seed) for b in choices] for n, m in layers}
     level = {n: 0 for n, _ in layers}
-    used = sum(s[0] for s in size.values())
+    used = quantized_size_bits(model, exclude=set(size)) + sum(s[0] for s in size.values())
     if used > budget_bits:
         raise ValueError(
-            f"quant.size_budget_mb: the quantized layers need {used / 8e6:.3g} MB at "
-            f"{choices[0]} bits, more than the {budget_bits / 8e6:.3g} MB the budget leaves them"
+            f"quant.size_budget_mb: the model needs {used / 8e6:.3g} MB with every quantized "
+            f"layer at {choices[0]} bits, more than the budget's {budget_bits / 8e6:.3g} MB"
         )
     while True:
         steps = [
@@ -107,25 +107,6 @@ def allocate_bits(
         used += size[n][level[n] + 1] - size[n][level[n]]
         level[n] += 1
     return {n: choices[i] for n, i in level.items()}
-
-
-def fixed_size_bits(model: nn.Module, cfg: QuantConfig) -> int:
-    """What the size figure (`quantized_size_bits`) counts besides the codebook layers' codes
-    and centroids: biases, LayerNorms and the dense layers, at 16 bits a parameter (dense
-    weights at 32 unless `cfg` keeps them at 16)."""
-    total = 0
-    for mod_name, module in model.named_modules():
-        if "embed_positions" in mod_name:
-            continue
-        for p_name, p in module.named_parameters(recurse=False):
-            if p_name == "weight" and isinstance(module, (nn.Linear, nn.Conv1d)) and mod_name:
-                bits = bits_for(mod_name, module, cfg)
-                if bits < 16:
-                    continue  # counted by allocate_bits
-                total += p.numel() * bits
-            else:
-                total += p.numel() * 16
-    return total
 
 
 def codebook_bits(model: nn.Module) -> dict[str, int]:

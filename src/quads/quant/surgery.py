@@ -15,6 +15,7 @@ Module names are those of `model.named_modules()` (for an SLUModel: "encoder.lay
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Collection
 from typing import TYPE_CHECKING
 
 import torch
@@ -135,11 +136,12 @@ def is_quantized(model: nn.Module) -> bool:
     return any(isinstance(m, CodebookLayer) for m in model.modules())
 
 
-def quantized_size_bits(model: nn.Module) -> int:
+def quantized_size_bits(model: nn.Module, exclude: Collection[str] = ()) -> int:
     """The paper's size figure, params x bits: each weight of a codebook layer at its b bits
     plus its 2^b fp16 centroids; a dense Linear/Conv1d weight at 16 bits when it is exactly
     fp16 (bits 16), else 32; every other parameter (biases, LayerNorms) at 16 bits. Whisper's
-    fixed sinusoidal `embed_positions` is not counted (the .quads file regenerates it).
+    fixed sinusoidal `embed_positions` is not counted (the .quads file regenerates it), nor
+    the weights of the layers named in `exclude` (what a size budget has left to spend).
     `quads.quant.packing.size_breakdown` gives the real file, header included."""
     total = 0
     for mod_name, module in model.named_modules():
@@ -148,7 +150,7 @@ def quantized_size_bits(model: nn.Module) -> int:
         for p_name, p in module.named_parameters(recurse=False):
             if isinstance(module, CodebookLayer) and p_name in ("centroids", "latent"):
                 continue
-            if "embed_positions" in mod_name:
+            if "embed_positions" in mod_name or (p_name == "weight" and mod_name in exclude):
                 continue
             dense_weight = p_name == "weight" and isinstance(module, (nn.Linear, nn.Conv1d))
             exact16 = torch.equal(p, p.to(torch.float16).to(p.dtype))

@@ -81,6 +81,7 @@ def export(
         path,
         size,
     )
+    bits = codebook_bits(model)
     return {
         "strategy": cfg.train.strategy,
         "init": "pretrained" if cfg.model.pretrained else "random",
@@ -89,7 +90,7 @@ def export(
         "f1": test["f1"],
         "command_acceptance": test["command_acceptance"],
         "size_bytes": size,
-        "mean_bits": mean_bits(model, codebook_bits(model)) if codebook_bits(model) else None,
+        "mean_bits": mean_bits(model, bits) if bits else None,
         "best_epoch": best["epoch"],
         "best_val_acc": best["val_acc"],
         "model": str(path),

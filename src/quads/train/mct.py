@@ -43,7 +43,7 @@ from quads.inference import commands_of, corpus_logits
 from quads.models.student import SLUModel, encoder_from_state
 from quads.models.teacher import Teacher, layer_index, teacher_targets
 from quads.models.whisper_weights import load_whisper
-from quads.quant.mixed import allocate_bits, fixed_size_bits, input_energy, mean_bits
+from quads.quant.mixed import allocate_bits, input_energy, mean_bits
 from quads.quant.surgery import is_quantized, post_training_quantize
 from quads.train import checkpoint
 from quads.train.export import export
@@ -207,7 +207,7 @@ class Trainer:
         self.model.eval()
         energy = input_energy(self.model, run_batches)
         self.model.train()
-        budget = round(q.size_budget_mb * 8e6) - fixed_size_bits(self.model, q)
+        budget = round(q.size_budget_mb * 8e6)
         bits = allocate_bits(self.model, q, budget, energy, q.bits_choices, self.cfg.train.seed)
         self.cfg.quant = dataclasses.replace(q, bits_per_module=bits, size_budget_mb=None)
         log.info(
