@@ -71,9 +71,9 @@ class Job(NamedTuple):
 def row_name(strategy: str, pretrained: bool, bits: int, variant: str = "") -> str:
     if variant == "paper":  # a method of its own, named as such: quads-paper-4bit
         strategy, variant = f"{strategy}-paper", ""
-    if variant.startswith("mixed"):  # no one bit width: quads-mixed-2.5MB
-        return f"{strategy}{'' if pretrained else '-random'}-{variant}"
     init = "" if pretrained else "-random"
+    if variant.startswith("mixed"):  # no one bit width: quads-mixed-2.5MB
+        return f"{strategy}{init}-{variant}"
     name = f"{strategy}{init}-{bits}bit" if strategy not in FULL_PRECISION else f"{strategy}{init}"
     return f"{name}-{variant}" if variant else name
 
