@@ -92,9 +92,10 @@ def run_demo(data: Path, out: Path, preset: str = "fsc-demo") -> dict:
 
 
 # The corpus `quads demo --context GRAMMAR` builds (espeak-ng and Flite voices) and its
-# training preset. A fifth of Kokoro's English speakers fitted the 20 minutes (18.8) but left
-# the 9 epochs short: 92.5 % of commands on the same espeak-ng/Flite test voices against
-# 100 % (benchmarks/results/coffee/README.md).
+# training preset. A fifth of Kokoro's English speakers fitted the 20 minutes with 9 epochs
+# (18.8) but left them short: 92.5 % of commands on the same espeak-ng/Flite test voices
+# against 100 %; with the 13 epochs slots-demo trains now it would not fit
+# (benchmarks/results/coffee/README.md).
 GRAMMAR_DEMO = {"utterances": 1600, "shares": {"flite": 0.3}, "preset": "slots-demo"}
 
 
