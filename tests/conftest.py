@@ -28,3 +28,12 @@ def fsc_tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def slurp_tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Root of a tiny synthetic SLURP corpus (240 clips, all 60 intents in every split)."""
     return _tiny_corpus(tmp_path_factory, "slurp")
+
+
+@pytest.fixture(scope="session")
+def whispers(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """A tiny random Whisper student (d 32) and teacher (d 48), 2 layers each, HF format."""
+    from helpers import tiny_whisper
+
+    root = tmp_path_factory.mktemp("whispers")
+    return tiny_whisper(root / "student", 32, 2), tiny_whisper(root / "teacher", 48, 2)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import tiny_slu_model, tiny_whisper
+from helpers import tiny_slu_model
 
 from quads.api import load_model
 from quads.config import Config, load_config
@@ -18,12 +18,6 @@ from quads.quant.packing import load_quads
 from quads.train import checkpoint, loop, mct, schedule
 from quads.train.mct import Phase, Trainer, TrainingError
 from quads.train.schedule import PhaseKind, plan
-
-
-@pytest.fixture(scope="module")
-def whispers(tmp_path_factory) -> tuple[str, str]:
-    root = tmp_path_factory.mktemp("whispers")
-    return tiny_whisper(root / "student", 32, 2), tiny_whisper(root / "teacher", 48, 2)
 
 
 def tiny_config(whispers, corpus: Path, out: Path, **train) -> Config:

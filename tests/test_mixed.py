@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 from helpers import tiny_slu_model
-from test_mct import tiny_config, whispers  # noqa: F401 (a fixture)
+from test_mct import tiny_config
 from torch import nn
 
 from quads.config import ConfigError, QuantConfig, load_config
@@ -81,7 +81,7 @@ def test_budget_and_a_bit_map_are_one_choice():
         load_config(None, ["quant.bits_choices=[2, 16]"])
 
 
-def test_a_run_under_a_budget_trains_and_ships_mixed_bits(whispers, fsc_tiny, tmp_path):  # noqa: F811
+def test_a_run_under_a_budget_trains_and_ships_mixed_bits(whispers, fsc_tiny, tmp_path):
     cfg = tiny_config(whispers, fsc_tiny, tmp_path / "run")
     cfg.quant.size_budget_mb = 0.012
     result = Trainer(cfg, progress=False).run()

@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from helpers import tiny_whisper
 
 from quads.api import load_model
 from quads.audio import load_audio
@@ -84,12 +83,6 @@ def write_csv(path: Path, header: list[str], rows: list[list]) -> Path:
         w.writerow(header)
         w.writerows(rows)
     return path
-
-
-@pytest.fixture(scope="module")
-def whispers(tmp_path_factory) -> tuple[str, str]:
-    root = tmp_path_factory.mktemp("whispers")
-    return tiny_whisper(root / "student", 32, 2), tiny_whisper(root / "teacher", 48, 2)
 
 
 def tiny_run(whispers, data: Path, out: Path, *overrides: str):

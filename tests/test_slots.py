@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import tiny_slu_model, tiny_whisper
+from helpers import tiny_slu_model
 
 import quads
 from quads.cli import main
@@ -255,12 +255,6 @@ def test_the_manifest_slots_column(tmp_path):
 
 
 # --------------------------------------------------------------------------- end to end
-
-
-@pytest.fixture(scope="module")
-def whispers(tmp_path_factory) -> tuple[str, str]:
-    root = tmp_path_factory.mktemp("whispers")
-    return tiny_whisper(root / "student", 32, 2), tiny_whisper(root / "teacher", 48, 2)
 
 
 def test_a_grammar_with_slots_trains_exports_and_is_scored(whispers, tmp_path, capsys):
