@@ -39,7 +39,7 @@ def main() -> None:
     from quads.data.corpus import read_corpus
     from quads.evaluation.metrics import score_commands
     from quads.inference import commands_of, corpus_logits
-    from quads.quant.surgery import is_quantized, quantize_model
+    from quads.quant.surgery import dense_layers, is_quantized, quantize_model
     from quads.train import checkpoint
     from quads.train.mct import build_student
     from quads.train.transition import restore_student
@@ -72,9 +72,7 @@ def main() -> None:
 
     base = QuantConfig(bits=args.bits, quantize_conv=cfg.quant.quantize_conv)
     result = {"full_precision": validate(None), "all_layers": validate(base), "layers": {}}
-    names = [
-        n for n, mod in model.named_modules() if isinstance(mod, (torch.nn.Linear, torch.nn.Conv1d))
-    ]
+    names = [n for n, _ in dense_layers(model)]
     for name in names:
         only = QuantConfig(
             bits=32, bits_per_module={name: args.bits}, quantize_conv=cfg.quant.quantize_conv

@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from quads.quant.kmeans import kmeans
 from quads.quant.layers import CodebookLayer
-from quads.quant.surgery import bits_for, quantized_size_bits
+from quads.quant.surgery import bits_for, dense_layers, quantized_size_bits
 
 if TYPE_CHECKING:
     from quads.config import QuantConfig
@@ -46,8 +46,7 @@ def input_energy(model: nn.Module, run_batches: Callable[[], None]) -> dict[str,
 
     handles = [
         m.register_forward_hook(hook(name, isinstance(m, nn.Conv1d)))
-        for name, m in model.named_modules()
-        if isinstance(m, (nn.Linear, nn.Conv1d)) and name
+        for name, m in dense_layers(model)
     ]
     try:
         with torch.no_grad():
@@ -81,11 +80,7 @@ def allocate_bits(
     layer `cfg` leaves at 16 or 32 bits keeps them. Raises ValueError when even the fewest
     bits do not fit."""
     choices = sorted(set(choices))
-    layers = [
-        (name, m)
-        for name, m in model.named_modules()
-        if isinstance(m, (nn.Linear, nn.Conv1d)) and name and bits_for(name, m, cfg) < 16
-    ]
+    layers = [(name, m) for name, m in dense_layers(model) if bits_for(name, m, cfg) < 16]
     size = {n: [m.weight.numel() * b + 2**b * 16 for b in choices] for n, m in layers}
     nsr = {n: [noise_to_signal(m.weight, energy[n], b, seed) for b in choices] for n, m in layers}
     level = {n: 0 for n, _ in layers}

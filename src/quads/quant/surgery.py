@@ -56,6 +56,16 @@ def bits_for(name: str, module: nn.Module, cfg: QuantConfig) -> int:
     return cfg.bits
 
 
+def dense_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """(name, layer) of every nn.Linear / nn.Conv1d that quantization may swap (a bare layer
+    is not one: it has no parent to swap it in)."""
+    return [
+        (name, m)
+        for name, m in model.named_modules()
+        if isinstance(m, (nn.Linear, nn.Conv1d)) and name
+    ]
+
+
 def _set_module(model: nn.Module, name: str, new: nn.Module) -> None:
     parent, _, child = name.rpartition(".")
     setattr(model.get_submodule(parent) if parent else model, child, new)
@@ -79,12 +89,7 @@ def quantize_model(
     """
     _check_cfg(cfg)
     previous = previous or {}
-    todo = [
-        (name, m)
-        for name, m in model.named_modules()
-        if isinstance(m, (nn.Linear, nn.Conv1d)) and name  # a bare layer has no parent to swap
-    ]
-    for name, layer in todo:
+    for name, layer in dense_layers(model):
         bits = bits_for(name, layer, cfg)
         if bits == 32:
             continue
