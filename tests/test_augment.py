@@ -220,3 +220,21 @@ def test_microphone_colours_but_keeps_timing():
     assert (gains[:, 0] < gains[:, 1] - 6).all()  # the lows go
     assert np.ptp(gains[:, 1]) > 1.0  # each microphone sounds different
     assert np.allclose(Augmenter(only(), seed=0)(x), x, atol=1e-4)  # off unless asked
+
+
+def test_cut_drops_only_the_end():
+    # the recording stops early: a share of the end goes, what stays is the clip's start
+    x = tone(1.0, 440.0)
+    lengths = []
+    for seed in range(20):
+        y = Augmenter(only(cut_prob=1.0, cut_share=(0.1, 0.3)), seed=seed)(x)
+        assert 0.7 * x.size - 1 <= y.size <= 0.9 * x.size + 1
+        assert np.allclose(y, x[: y.size], atol=1e-4)
+        lengths.append(y.size)
+    assert len(set(lengths)) > 10  # a share drawn per clip
+    assert Augmenter(only(), seed=0)(x).size == x.size  # off unless asked
+
+
+def test_cut_share_must_be_a_range_of_shares():
+    with pytest.raises(ValueError, match="cut_share"):
+        AugmentConfig(cut_share=(0.2, 1.5))

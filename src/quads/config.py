@@ -138,6 +138,11 @@ class AugmentConfig:
     babble_snr_db: tuple[float, float] = (5.0, 20.0)
     telephone_prob: float = 0.0  # 300-3400 Hz through an 8 kHz channel, e.g. 0.15
     mic_prob: float = 0.0  # a random microphone's band and resonances, e.g. 0.5
+    # A recorder's window that stops mid-word (Speech Commands' 1 s clips): the clip loses
+    # a share of its end drawn from cut_share. Only the end, so the frames that stay keep
+    # their place against the teacher's.
+    cut_prob: float = 0.0  # e.g. 0.3
+    cut_share: tuple[float, float] = (0.05, 0.35)
     gain_db: tuple[float, float] = (-6.0, 6.0)
     # SpecAugment on the student's log-mel (masks only, no time warping); widths in mel
     # bins and in 10 ms frames; e.g. 2 masks of each.
@@ -153,6 +158,8 @@ class AugmentConfig:
         _range("pitch_semitones", self.pitch_semitones, -12, 12)
         _number("reverb_prob", self.reverb_prob, 0, 1)
         _number("mic_prob", self.mic_prob, 0, 1)
+        _number("cut_prob", self.cut_prob, 0, 1)
+        _range("cut_share", self.cut_share, 0, 0.9)
         _range("gain_db", self.gain_db, -40, 40)
 
 
