@@ -1,9 +1,9 @@
 """Cheap CPU augmentation of 16 kHz training clips (numpy/scipy only).
 
 With probability `prob` a clip gets, in this order: the loss of its end (with `cut_prob`: a
-recording that stops mid-word), speed perturbation (resampling:
-tempo and pitch change together; off by default, see below), pitch shift (phase-vocoder
-time stretch + resampling: pitch changes, duration does not), reverberation (with
+recording that stops mid-word), speed perturbation (resampling: tempo and pitch change
+together; off by default, see below), pitch shift (phase-vocoder time stretch +
+resampling: pitch changes, duration does not), reverberation (with
 `reverb_prob`; a synthetic room impulse response: direct path, early reflections and a
 late tail whose highs die faster), babble (with `babble_prob`: several other training
 clips summed, at an SNR drawn from a range), additive noise at an SNR drawn from a range
@@ -13,9 +13,9 @@ few resonances), telephone band-limiting (with `telephone_prob`: 300-3400 Hz thr
 (`mask_mel`: frequency bands and time spans, set to the clip's mean).
 
 Everything but speed perturbation keeps the time axis (the cut drops frames at the end, the
-rest stay in place), so the student's frames stay
-aligned with the teacher's features of the clean clip (cached once per corpus); a speed
-change shifts every frame, so `AugmentConfig.speed` defaults to (1, 1), i.e. off.
+rest stay in place), so the student's frames stay aligned with the teacher's features of
+the clean clip (cached once per corpus); a speed change shifts every frame, so
+`AugmentConfig.speed` defaults to (1, 1), i.e. off.
 """
 
 from __future__ import annotations
@@ -218,7 +218,8 @@ class Augmenter:
         audio = np.asarray(audio, dtype=np.float32)
         if not cfg.enabled or audio.size == 0 or rng.random() >= cfg.prob:
             return audio
-        if rng.random() < cfg.cut_prob:  # the recording stops before the speech does
+        # the recording stops mid-word (drawn only when asked: the other draws stay as they were)
+        if cfg.cut_prob and rng.random() < cfg.cut_prob:
             audio = audio[: max(1, round(audio.size * (1 - rng.uniform(*cfg.cut_share))))]
         audio = change_speed(audio, rng.uniform(*cfg.speed))
         audio = pitch_shift(audio, rng.uniform(*cfg.pitch_semitones))
