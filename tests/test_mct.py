@@ -118,6 +118,31 @@ def test_each_phase_changes_what_it_should(whispers, fsc_tiny, tmp_path):
     assert not torch.equal(dense.weight.detach(), quantized)
 
 
+def test_ptq_ships_the_checkpoint_its_quantized_validation_chose(
+    whispers, fsc_tiny, tmp_path, monkeypatch
+):
+    # Full-precision validation says epoch 1, the clustered copy's says epoch 2: a PTQ row
+    # must ship epoch 2 (issue 25's fair selection), and log both.
+    cfg = tiny_config(whispers, fsc_tiny, tmp_path / "run", strategy="distill_ptq")
+    full = iter([0.9, 0.5, 0.1])
+    clustered = iter([0.1, 0.8, 0.3])
+    plain = Trainer.validate
+
+    def validate(self, model=None):
+        row = plain(self, model)
+        return row if model is not None else {**row, "val_acc": next(full)}
+
+    monkeypatch.setattr(Trainer, "validate", validate)
+    monkeypatch.setattr(Trainer, "validate_ptq", lambda self, bits: next(clustered))
+    results = Trainer(cfg, progress=False).run()
+    log_rows = (tmp_path / "run" / "log.csv").read_text().splitlines()
+    column = log_rows[0].split(",").index("val_acc_3bit")
+    assert [float(r.split(",")[column]) for r in log_rows[1:]] == [0.1, 0.8, 0.3]
+    assert results["best_epoch"] == 2
+    assert checkpoint.load(tmp_path / "run" / "best-3bit.pt")["epoch"] == 2
+    assert checkpoint.load(tmp_path / "run" / "best.pt")["epoch"] == 1  # full precision's pick
+
+
 def test_restart_quantized_keeps_the_old_rule(whispers, fsc_tiny, tmp_path):
     tr = Trainer(tiny_config(whispers, fsc_tiny, tmp_path, restart="quantized"), progress=False)
     quantize = Phase("quantize", 1, 1, recluster=True)
