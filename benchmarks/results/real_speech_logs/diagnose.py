@@ -32,7 +32,13 @@ def dynamic_range_db(audio: np.ndarray) -> float:
 def main(corpus: Path, models: list[str]) -> None:
     rows = list(csv.DictReader((corpus / "valid.csv").open()))
     audio = [load_audio(corpus / r["path"]) for r in rows]
-    probs, labels = [], []
+    fronts = {"DC removed": lambda a: a - a.mean()}
+    for hz in (60, 100):
+        sos = butter(2, hz, "highpass", fs=16000, output="sos")
+        fronts[f"high-pass {hz} Hz"] = lambda a, sos=sos: sosfilt(sos, a - a.mean()).astype(
+            np.float32
+        )
+    probs, labels, refronted = [], [], []
     for path in models:
         model = quads.load_model(path, threads=1)
         labels = model.labels
@@ -40,6 +46,12 @@ def main(corpus: Path, models: list[str]) -> None:
         logits = np.concatenate([model.logits(x[i : i + 32]) for i in range(0, len(x), 32)])
         p = np.exp(logits - logits.max(1, keepdims=True))
         probs.append(p / p.sum(1, keepdims=True))
+        scores = []
+        for name, front in fronts.items():
+            preds = model.predict([front(a) for a in audio], reject=False)
+            acc = np.mean([q.top[0][0] == r["label"] for q, r in zip(preds, rows)])
+            scores.append(f"{name} {acc * 100:.2f} %")
+        refronted.append(f"{path}: " + ", ".join(scores))
     y = np.array([labels.index(r["label"]) for r in rows])
     right = np.array([p.argmax(1) == y for p in probs])
     for path, r in zip(models, right):
@@ -59,20 +71,7 @@ def main(corpus: Path, models: list[str]) -> None:
         k = (ranges >= lo) & (ranges < hi)
         if k.any():
             print(f"range {lo}-{hi} dB: {k.sum()} clips, {right[:, k].mean() * 100:.1f} % right")
-    fronts = {"DC removed": lambda a: a - a.mean()}
-    for hz in (60, 100):
-        sos = butter(2, hz, "highpass", fs=16000, output="sos")
-        fronts[f"high-pass {hz} Hz"] = lambda a, sos=sos: sosfilt(sos, a - a.mean()).astype(
-            np.float32
-        )
-    for path in models:
-        model = quads.load_model(path, threads=1)
-        scores = []
-        for name, front in fronts.items():
-            preds = model.predict([front(a) for a in audio], reject=False)
-            acc = np.mean([p.top[0][0] == r["label"] for p, r in zip(preds, rows)])
-            scores.append(f"{name} {acc * 100:.2f} %")
-        print(f"{path}: " + ", ".join(scores))
+    print("\n".join(refronted))
 
 
 if __name__ == "__main__":
