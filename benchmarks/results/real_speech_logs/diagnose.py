@@ -20,6 +20,7 @@ from scipy.signal import butter, sosfilt
 
 import quads
 from quads.runtime.audio import load_audio
+from quads.runtime.predict import softmax
 
 
 def dynamic_range_db(audio: np.ndarray) -> float:
@@ -44,8 +45,7 @@ def main(corpus: Path, models: list[str]) -> None:
         labels = model.labels
         x = np.stack([model.fit(a) for a in audio])
         logits = np.concatenate([model.logits(x[i : i + 32]) for i in range(0, len(x), 32)])
-        p = np.exp(logits - logits.max(1, keepdims=True))
-        probs.append(p / p.sum(1, keepdims=True))
+        probs.append(softmax(logits))
         scores = []
         for name, front in fronts.items():
             preds = model.predict([front(a) for a in audio], reject=False)
