@@ -5,8 +5,9 @@
 For the corpus `real_halves.py` made (its valid.csv: the half that chooses) and the models:
 each model's accuracy and their seed ensemble's (mean probabilities), how many clips each
 number of seeds gets wrong, the clips most seeds get wrong (with their level), accuracy by a
-clip's dynamic range (loud frames over quiet ones), and each model again after removing DC
-or high-passing the audio (docs/robustness.md, "Real people").
+clip's dynamic range (loud frames over quiet ones) and by its peak level, and each model
+again after removing DC, high-passing or peak-normalizing the audio (docs/robustness.md,
+"Real people").
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ def main(corpus: Path, models: list[str]) -> None:
         fronts[f"high-pass {hz} Hz"] = lambda a, sos=sos: sosfilt(sos, a - a.mean()).astype(
             np.float32
         )
+    fronts["peak at -3 dBFS"] = lambda a: 0.708 * (a - a.mean()) / np.abs(a - a.mean()).max()
     probs, labels, refronted = [], [], []
     for path in models:
         model = quads.load_model(path, threads=1)
@@ -71,6 +73,12 @@ def main(corpus: Path, models: list[str]) -> None:
         k = (ranges >= lo) & (ranges < hi)
         if k.any():
             print(f"range {lo}-{hi} dB: {k.sum()} clips, {right[:, k].mean() * 100:.1f} % right")
+    peaks = np.array([20 * np.log10(np.abs(a).max() + 1e-9) for a in audio])
+    for lo, hi in ((-99, -20), (-20, -11), (-11, -5), (-5, 1)):
+        k = (peaks >= lo) & (peaks < hi)
+        if k.any():
+            share = right[:, k].mean() * 100
+            print(f"peak {lo} to {hi} dBFS: {k.sum()} clips, {share:.1f} % right")
     print("\n".join(refronted))
 
 

@@ -1,0 +1,60 @@
+"""Two recipes on the real choosing half, seed for seed (docs/robustness.md, "Real people").
+
+    python compare.py data/kw-rv runs/new-s0,runs/new-s1 runs/kw-rv-s0,runs/kw-rv-s1
+
+Each run folder's `model.quads` answers the corpus's valid.csv (the half that chooses,
+`real_halves.py`); the two lists pair by position (same seeds). Prints each recipe's
+accuracy, the paired bootstrap interval and McNemar test of the difference
+(`quads.evaluation.significance.compare`), and, from each run's `log.csv`, the mean
+choosing-half accuracy over its quantized epochs and over its last three: a recipe's level
+without the pick of one epoch, which flatters whichever run fluctuates most.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+
+import numpy as np
+
+import quads
+from quads.evaluation.significance import compare
+
+
+def rights(corpus: Path, run: Path) -> np.ndarray:
+    rows = list(csv.DictReader((corpus / "valid.csv").open()))
+    model = quads.load_model(run / "model.quads", threads=1)
+    preds = model.predict([corpus / r["path"] for r in rows], reject=False)
+    return np.array([p.top[0][0] == r["label"] for p, r in zip(preds, rows)])
+
+
+def epoch_means(run: Path) -> tuple[float, float]:
+    rows = list(csv.DictReader((run / "log.csv").open()))
+    quantized = [float(r["val_acc"]) for r in rows if r["phase"] in ("qat", "quantize")]
+    return float(np.mean(quantized)), float(np.mean([float(r["val_acc"]) for r in rows[-3:]]))
+
+
+def main(corpus: Path, a: list[Path], b: list[Path]) -> None:
+    right = {}
+    for name, runs in (("A", a), ("B", b)):
+        right[name] = np.stack([rights(corpus, r) for r in runs])
+        quantized, last = np.array([epoch_means(r) for r in runs]).mean(0) * 100
+        seeds = ", ".join(f"{x * 100:.2f}" for x in right[name].mean(1))
+        print(
+            f"{name}: {right[name].mean() * 100:.2f} % ({len(runs)} seeds: {seeds}); "
+            f"quantized epochs {quantized:.2f} %, last three {last:.2f} %"
+        )
+    c = compare(right["A"], right["B"])
+    lo, hi = c["interval_95"]
+    m = c["mcnemar"]
+    print(
+        f"A - B: {c['difference'] * 100:+.2f} points, paired 95 % interval [{lo * 100:+.2f}, "
+        f"{hi * 100:+.2f}], {m['a_only']} clips right only in A, {m['b_only']} only in B, "
+        f"McNemar p {m['p']:.3f}: {c['verdict']}"
+    )
+
+
+if __name__ == "__main__":
+    corpus, a, b = sys.argv[1], sys.argv[2], sys.argv[3]
+    main(Path(corpus), [Path(r) for r in a.split(",")], [Path(r) for r in b.split(",")])
