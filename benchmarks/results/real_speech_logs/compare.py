@@ -8,15 +8,21 @@ accuracy, the paired bootstrap interval and McNemar test of the difference
 (`quads.evaluation.significance.compare`), and, from each run's `log.csv`, the mean
 choosing-half accuracy over its epochs that could ship and over its last three: a recipe's level
 without the pick of one epoch, which flatters whichever run fluctuates most.
+
+Where a run has no `model.quads` (the stored logs of an earlier machine), the comparison is
+by seed instead: each run's pick and shippable mean from `run.json` and `log.csv`, and the
+mean difference over seeds with its t interval.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import sys
 from pathlib import Path
 
 import numpy as np
+from scipy import stats
 
 import quads
 from quads.evaluation.significance import compare
@@ -38,7 +44,31 @@ def epoch_means(run: Path) -> tuple[float, float]:
     return float(np.mean(shippable)), float(np.mean(acc[-3:]))
 
 
+def by_seed(a: list[Path], b: list[Path]) -> None:
+    """Per seed: the pick's choosing-half accuracy, the shippable mean and the reporting half's
+    accuracy (run.json); the A - B differences' mean and 95 % t interval over seeds."""
+    table = {}
+    for name, runs in (("A", a), ("B", b)):
+        rows = []
+        for r in runs:
+            j = json.loads((r / "run.json").read_text())
+            rows.append((j["best_val_acc"], epoch_means(r)[0], j["accuracy"]))
+        table[name] = np.array(rows) * 100
+        print(f"{name} (pick, shippable mean, reporting half):")
+        for r, (pick, ship, report) in zip(runs, table[name]):
+            print(f"  {r.name}: {pick:.2f} {ship:.2f} {report:.2f}")
+    diff = table["A"] - table["B"]
+    half = stats.t.ppf(0.975, len(diff) - 1) * diff.std(0, ddof=1) / np.sqrt(len(diff))
+    for k, what in enumerate(("pick", "shippable mean", "reporting half")):
+        lo, hi = diff[:, k].mean() - half[k], diff[:, k].mean() + half[k]
+        mean = diff[:, k].mean()
+        print(f"A - B, {what}: {mean:+.2f} points, 95 % t interval [{lo:+.2f}, {hi:+.2f}]")
+
+
 def main(corpus: Path, a: list[Path], b: list[Path]) -> None:
+    if not all((r / "model.quads").is_file() for r in a + b):
+        by_seed(a, b)
+        return
     right = {}
     for name, runs in (("A", a), ("B", b)):
         right[name] = np.stack([rights(corpus, r) for r in runs])
