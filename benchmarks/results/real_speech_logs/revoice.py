@@ -53,7 +53,8 @@ def main() -> None:
             break
         voice = pico.random_voice(rng)
         for c in by_speaker[name]:
-            new[c.id] = dataclasses.replace(c, speaker=voice, path=f"wavs-pico/{voice.name}/{c.id}.wav")
+            path = f"wavs-pico/{voice.name}/{c.id}.wav"
+            new[c.id] = dataclasses.replace(c, speaker=voice, path=path)
     a.out.mkdir(parents=True, exist_ok=True)
     for name in ("wavs", "real"):
         if not (a.out / name).exists():

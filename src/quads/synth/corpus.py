@@ -50,9 +50,9 @@ from quads.data import fsc, slurp
 from quads.data.types import AUDIO_SUFFIXES, SPLITS, check_layout, label_space
 from quads.synth import flite, kokoro, pico
 from quads.synth.flite import FliteVoice
-from quads.synth.pico import PicoVoice
 from quads.synth.kokoro import KokoroVoice
 from quads.synth.phrases import SLOTS, SLURP_TEMPLATES, WRAPPER_WEIGHTS, WRAPPERS, fsc_phrases
+from quads.synth.pico import PicoVoice
 from quads.synth.wordings import (
     SLURP_DEVEL,
     Sentence,

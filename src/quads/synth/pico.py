@@ -49,7 +49,8 @@ class PicoVoice:
     @property
     def name(self) -> str:
         """E.g. `pico-en-gb-x105-p90`: speed and pitch x 100."""
-        return f"{ENGINE}-{self.voice.lower()}-x{round(self.speed * 100)}-p{round(self.pitch * 100)}"
+        speed, pitch = round(self.speed * 100), round(self.pitch * 100)
+        return f"{ENGINE}-{self.voice.lower()}-x{speed}-p{pitch}"
 
 
 def random_voice(rng: random.Random) -> PicoVoice:
