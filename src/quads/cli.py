@@ -360,7 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ENGINE=SHARE",
         help="share of clips voiced by an engine besides espeak-ng, which voices the rest: "
         "kokoro (neural, Japanese style tables), kokoro-en (neural, 28 English speakers; "
-        "`make voices` fetches them) or flite, e.g. --engine-share kokoro-en=0.3 "
+        "`make voices` fetches them), flite or pico, e.g. --engine-share kokoro-en=0.3 "
         "--engine-share flite=0.2 "
         "(default: the size's: tiny none, small/medium kokoro-en=0.3, full kokoro-en=0.5)",
     )

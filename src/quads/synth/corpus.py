@@ -1,11 +1,11 @@
-"""Synthetic corpora in the FSC and SLURP layouts, voiced by three TTS engines (`quads synth`).
+"""Synthetic corpora in the FSC and SLURP layouts, voiced by four TTS engines (`quads synth`).
 
 A corpus is first a deterministic *plan* drawn from the seed (`plan_corpus`: who says
 what, in which split), then rendered: one TTS call per clip, resampled to 16 kHz
 and written atomically, in parallel. A clip already on disk is not redone, so a build
 that was interrupted resumes; the CSV/jsonl metadata is written last, from the plan.
 
-Three families of voices share a corpus, in the `shares` of each engine besides espeak-ng
+Four families of voices share a corpus, in the `shares` of each engine besides espeak-ng
 (per preset, `ENGINE_SHARES`); espeak-ng voices the rest:
 - espeak-ng (formant synthesis): a speaker is one accent + voice variant (never shared
   between splits) with its own rate, pitch and word gap;
@@ -14,7 +14,9 @@ Three families of voices share a corpus, in the `shares` of each engine besides 
 - Kokoro-82M (`kokoro.py`, a neural voice): a speaker is a convex mix of its five Japanese
   style tables with its own speed and phonemizing accent; its name starts with `kokoro-`.
   Engine `kokoro-en`: the same model with its 28 English tables (American and British
-  speakers, mixed within a region); names start with `kokoro-en-` and a table (`af_heart`).
+  speakers, mixed within a region); names start with `kokoro-en-` and a table (`af_heart`);
+- SVOX Pico (`pico.py`, hidden Markov model voices): a speaker is one of its two English
+  voices with its own speed and pitch; its name starts with `pico-`.
 A clip's speaker id (FSC `speakerId`, SLURP recording `speaker`) names its engine and voice
 (`engine_of`); train, valid and test are speaker-disjoint.
 """
@@ -46,10 +48,11 @@ from tqdm import tqdm
 from quads.audio import SAMPLE_RATE, resample
 from quads.data import fsc, slurp
 from quads.data.types import AUDIO_SUFFIXES, SPLITS, check_layout, label_space
-from quads.synth import flite, kokoro
+from quads.synth import flite, kokoro, pico
 from quads.synth.flite import FliteVoice
 from quads.synth.kokoro import KokoroVoice
 from quads.synth.phrases import SLOTS, SLURP_TEMPLATES, WRAPPER_WEIGHTS, WRAPPERS, fsc_phrases
+from quads.synth.pico import PicoVoice
 from quads.synth.wordings import (
     SLURP_DEVEL,
     Sentence,
@@ -79,7 +82,7 @@ PRESETS = {
     "fsc": {"tiny": 155, "small": 2000, "medium": 6000, "full": 12000},
     "slurp": {"tiny": 240, "small": 3000, "medium": 7500, "full": 15000},
 }
-ENGINES = ("espeak", flite.ENGINE, kokoro.ENGINE, kokoro.EN_ENGINE)  # new ones last: plans
+ENGINES = ("espeak", flite.ENGINE, kokoro.ENGINE, kokoro.EN_ENGINE, pico.ENGINE)  # new last: plans
 # with a zero share of an engine are those drawn before it existed
 # Share of the clips voiced by each engine besides espeak-ng (which voices the rest); about
 # 1 s of CPU per Kokoro clip vs a few ms per espeak-ng or Flite clip, so the tiny preset of
@@ -249,7 +252,13 @@ def _flite_voices(seed: int, counts: dict[str, int]) -> dict[str, list[Voice]]:
     return _distinct(counts, lambda split: flite.random_voice(rng))
 
 
-Voice = Speaker | FliteVoice | KokoroVoice | kokoro.KokoroEnVoice
+def _pico_voices(seed: int, counts: dict[str, int]) -> dict[str, list[Voice]]:
+    """`counts[split]` distinct Pico voices per split, none in two splits (own stream)."""
+    rng = random.Random(f"pico-{seed}")
+    return _distinct(counts, lambda split: pico.random_voice(rng))
+
+
+Voice = Speaker | FliteVoice | KokoroVoice | kokoro.KokoroEnVoice | PicoVoice
 
 
 def voices_per_clip(
@@ -282,6 +291,7 @@ def voices_per_clip(
         kokoro.EN_ENGINE: _kokoro_en_voices(
             seed, n_voices[kokoro.EN_ENGINE], _only(kokoro_holdout, kokoro.EN_TABLES)
         ),
+        pico.ENGINE: _pico_voices(seed, n_voices[pico.ENGINE]),
     }
     out: dict[str, list[Voice]] = {}
     for split in SPLITS:
@@ -535,6 +545,8 @@ def synthesize(clip: Clip, espeak: str = ESPEAK) -> np.ndarray:
         speech, rate = kokoro.engine(espeak).speak(clip.text, clip.speaker), kokoro.SAMPLE_RATE
     elif clip.speaker.engine == flite.ENGINE:
         speech, rate = _tts_speech(flite.command(clip.text, clip.speaker))
+    elif clip.speaker.engine == pico.ENGINE:
+        speech, rate = pico.speak(clip.text, clip.speaker), pico.SAMPLE_RATE
     else:
         speech, rate = _tts_speech([espeak, *clip.speaker.espeak_args(), "--stdout", clip.text])
     voiced = np.flatnonzero(np.abs(speech) > 0.01 * np.abs(speech).max(initial=0.0))
@@ -577,6 +589,11 @@ def render_all(
     used = {c.speaker.engine for c in clips}
     if flite.ENGINE in used:
         _executable(flite.EXECUTABLE)  # fail early (and once) if an engine is not installed
+    if pico.ENGINE in used:
+        try:
+            pico.check_installed()
+        except pico.PicoError as e:
+            raise SynthError(str(e)) from None
     if kokoro.ENGINE in used or kokoro.EN_ENGINE in used:
         kokoro.engine(espeak)
     if kokoro.EN_ENGINE in used:

