@@ -8,7 +8,14 @@ import pytest
 
 from quads.data import read_corpus
 from quads.synth import pico
-from quads.synth.corpus import Clip, SynthError, build_corpus, engine_of, synthesize
+from quads.synth.corpus import (
+    Clip,
+    SynthError,
+    build_corpus,
+    engine_of,
+    plan_corpus,
+    synthesize,
+)
 
 
 @pytest.mark.parametrize("voice", pico.BASE_VOICES)
@@ -34,6 +41,12 @@ def test_random_pico_voices_are_deterministic_and_in_range():
         assert engine_of(v.name) == "pico"
     with pytest.raises(ValueError, match="unknown Pico voice"):
         pico.PicoVoice("en-AU", 1.0, 1.0)
+
+
+def test_plans_without_pico_are_unchanged():
+    shares = {"kokoro-en": 0.3, "flite": 0.2}
+    before = plan_corpus("fsc", utterances=300, shares=shares, seed=2)
+    assert before == plan_corpus("fsc", utterances=300, shares={**shares, "pico": 0.0}, seed=2)
 
 
 def test_pico_engine_recorded_per_clip(tmp_path):

@@ -138,7 +138,7 @@ class Speaker:
 class Clip:
     id: str
     split: str
-    speaker: Speaker | FliteVoice | KokoroVoice
+    speaker: Voice
     text: str
     label: str
     path: str  # relative to the corpus root

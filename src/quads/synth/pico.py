@@ -25,7 +25,7 @@ PITCHES = (0.75, 1.3)  # pitch multiplier
 VOLUME = 0.6  # the engine's default clips its loudest samples
 INSTALL_HINT = "pip install py-nanotts (or `make install`)"
 
-_lock = threading.Lock()  # one synthesis at a time: the engine keeps global state
+_lock = threading.Lock()  # one synthesis at a time: the C engine is not known to be thread-safe
 
 
 class PicoError(RuntimeError):
