@@ -1,42 +1,12 @@
 """Flite, the third family of voices: its clips, its speakers, and corpora of three engines."""
 
-import random
-
-import numpy as np
 import pytest
 
 from quads.cli import _engine_shares
 from quads.data import read_corpus
-from quads.synth import flite
-from quads.synth.corpus import Clip, build_corpus, engine_of, engine_shares, plan_corpus, synthesize
+from quads.synth.corpus import build_corpus, engine_of, engine_shares, plan_corpus
 
 SPLITS = ("train", "valid", "test")
-
-
-@pytest.mark.parametrize("voice", flite.BASE_VOICES)
-def test_flite_clip_is_16k_mono_of_plausible_length(voice):
-    speaker = flite.FliteVoice(voice, 1.0, 1.0)
-    clip = Clip("cd34", "test", speaker, "Turn on the lights in the kitchen", "x", "x.wav",
-                lead=0.1, tail=0.1, level=0.5, noise_db=60.0)  # fmt: skip
-    audio = synthesize(clip)
-    assert audio.ndim == 1 and audio.dtype == np.float32
-    assert 1.2 < audio.size / 16000 < 4.0  # seven words at a normal speed (kal is 8 kHz)
-    assert np.abs(audio).max() == pytest.approx(0.5, abs=0.02)
-    fast = synthesize(Clip(**{**clip.__dict__, "speaker": flite.FliteVoice(voice, 1.25, 1.0)}))
-    assert fast.size < 0.9 * audio.size
-
-
-def test_random_voices_are_deterministic_and_in_range():
-    a = [flite.random_voice(random.Random(4)) for _ in range(3)]
-    assert a[0] == a[1] == a[2]
-    voices = [flite.random_voice(random.Random(k)) for k in range(200)]
-    assert {v.voice for v in voices} == set(flite.BASE_VOICES)
-    for v in voices:
-        assert flite.SPEEDS[0] <= v.speed <= flite.SPEEDS[1]
-        assert flite.PITCHES[0] <= v.pitch <= flite.PITCHES[1]
-        assert engine_of(v.name) == "flite"
-    with pytest.raises(ValueError, match="unknown Flite voice"):
-        flite.FliteVoice("hal9000", 1.0, 1.0)
 
 
 def test_three_engine_plan_shares_and_disjoint_speakers():

@@ -51,7 +51,7 @@ def main() -> None:
     for name in order:
         if len(new) >= target:
             break
-        voice = pico.random_voice(rng)
+        voice = pico.PicoVoice.draw(rng)
         for c in by_speaker[name]:
             path = f"wavs-pico/{voice.name}/{c.id}.wav"
             new[c.id] = dataclasses.replace(c, speaker=voice, path=path)

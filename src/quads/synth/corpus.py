@@ -249,13 +249,13 @@ def _flite_voices(seed: int, counts: dict[str, int]) -> dict[str, list[Voice]]:
     """`counts[split]` distinct Flite voices per split, none in two splits (their own random
     stream, so plans without Flite are unchanged)."""
     rng = random.Random(f"flite-{seed}")
-    return _distinct(counts, lambda split: flite.random_voice(rng))
+    return _distinct(counts, lambda split: flite.FliteVoice.draw(rng))
 
 
 def _pico_voices(seed: int, counts: dict[str, int]) -> dict[str, list[Voice]]:
     """`counts[split]` distinct Pico voices per split, none in two splits (own stream)."""
     rng = random.Random(f"pico-{seed}")
-    return _distinct(counts, lambda split: pico.random_voice(rng))
+    return _distinct(counts, lambda split: pico.PicoVoice.draw(rng))
 
 
 Voice = Speaker | FliteVoice | KokoroVoice | kokoro.KokoroEnVoice | PicoVoice

@@ -9,8 +9,9 @@ A voice (`FliteVoice`) is one of these with its own speed (`duration_stretch`) a
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
+
+from quads.synth.variants import VoiceVariant
 
 ENGINE = "flite"
 EXECUTABLE = "flite"
@@ -20,33 +21,18 @@ PITCHES = (0.8, 1.25)  # f0_shift: the voice's pitch contour times this
 
 
 @dataclass(frozen=True)
-class FliteVoice:
+class FliteVoice(VoiceVariant):
     """A Flite speaker: a built-in voice, a speed and a pitch factor."""
 
-    voice: str
-    speed: float
-    pitch: float
-
     engine = ENGINE
-
-    def __post_init__(self) -> None:
-        if self.voice not in BASE_VOICES:
-            raise ValueError(f"unknown Flite voice {self.voice!r}; expected one of {BASE_VOICES}")
-
-    @property
-    def name(self) -> str:
-        """E.g. `flite-slt-x105-p90`: speed and pitch x 100."""
-        return f"{ENGINE}-{self.voice}-x{round(self.speed * 100)}-p{round(self.pitch * 100)}"
+    title = "Flite"
+    base_voices = BASE_VOICES
+    speeds = SPEEDS
+    pitches = PITCHES
 
     def args(self) -> list[str]:
         stretch = f"duration_stretch={1 / self.speed:.4f}"
         return ["-voice", self.voice, "--setf", stretch, "--setf", f"f0_shift={self.pitch}"]
-
-
-def random_voice(rng: random.Random) -> FliteVoice:
-    """A new speaker: a base voice, a speed and a pitch in steps of 0.05."""
-    (s0, s1), (p0, p1) = ((round(x * 20) for x in r) for r in (SPEEDS, PITCHES))
-    return FliteVoice(rng.choice(BASE_VOICES), rng.randint(s0, s1) / 20, rng.randint(p0, p1) / 20)
 
 
 def command(text: str, voice: FliteVoice) -> list[str]:

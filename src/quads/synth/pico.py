@@ -11,11 +11,12 @@ many distinct speakers as a corpus needs.
 
 from __future__ import annotations
 
-import random
 import threading
 from dataclasses import dataclass
 
 import numpy as np
+
+from quads.synth.variants import VoiceVariant
 
 ENGINE = "pico"
 SAMPLE_RATE = 16000
@@ -33,30 +34,14 @@ class PicoError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class PicoVoice:
+class PicoVoice(VoiceVariant):
     """A Pico speaker: a built-in voice, a speed and a pitch factor."""
 
-    voice: str
-    speed: float
-    pitch: float
-
     engine = ENGINE
-
-    def __post_init__(self) -> None:
-        if self.voice not in BASE_VOICES:
-            raise ValueError(f"unknown Pico voice {self.voice!r}; expected one of {BASE_VOICES}")
-
-    @property
-    def name(self) -> str:
-        """E.g. `pico-en-gb-x105-p90`: speed and pitch x 100."""
-        speed, pitch = round(self.speed * 100), round(self.pitch * 100)
-        return f"{ENGINE}-{self.voice.lower()}-x{speed}-p{pitch}"
-
-
-def random_voice(rng: random.Random) -> PicoVoice:
-    """A new speaker: a base voice, a speed and a pitch in steps of 0.05."""
-    (s0, s1), (p0, p1) = ((round(x * 20) for x in r) for r in (SPEEDS, PITCHES))
-    return PicoVoice(rng.choice(BASE_VOICES), rng.randint(s0, s1) / 20, rng.randint(p0, p1) / 20)
+    title = "Pico"
+    base_voices = BASE_VOICES
+    speeds = SPEEDS
+    pitches = PITCHES
 
 
 def check_installed() -> None:
