@@ -60,8 +60,8 @@ def by_seed(a: list[Path], b: list[Path]) -> None:
     diff = table["A"] - table["B"]
     half = stats.t.ppf(0.975, len(diff) - 1) * diff.std(0, ddof=1) / np.sqrt(len(diff))
     for k, what in enumerate(("pick", "shippable mean", "reporting half")):
-        lo, hi = diff[:, k].mean() - half[k], diff[:, k].mean() + half[k]
         mean = diff[:, k].mean()
+        lo, hi = mean - half[k], mean + half[k]
         print(f"A - B, {what}: {mean:+.2f} points, 95 % t interval [{lo:+.2f}, {hi:+.2f}]")
 
 

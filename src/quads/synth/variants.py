@@ -22,8 +22,8 @@ class VoiceVariant:
     engine: ClassVar[str]
     title: ClassVar[str]  # the engine's name in messages
     base_voices: ClassVar[tuple[str, ...]]
-    speeds: ClassVar[tuple[float, float]] = (0.8, 1.25)
-    pitches: ClassVar[tuple[float, float]] = (0.8, 1.25)
+    speeds: ClassVar[tuple[float, float]]  # speed factors drawn from
+    pitches: ClassVar[tuple[float, float]]  # pitch factors drawn from
 
     def __post_init__(self) -> None:
         if self.voice not in self.base_voices:
