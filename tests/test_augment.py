@@ -238,3 +238,32 @@ def test_cut_drops_only_the_end():
 def test_cut_share_must_be_a_range_of_shares():
     with pytest.raises(ValueError, match="cut_share"):
         AugmentConfig(cut_share=(0.2, 1.5))
+
+
+def test_onset_shift_moves_the_speech_by_whole_windows():
+    # real recordings start speaking 0-0.4 s after the trim, synthetic clips ~0.15 s: a moved
+    # onset, by whole alignment windows, drawn from the seed and the item alone
+    x = tone(1.0, 440.0)
+    cfg = only(shift_prob=1.0, shift_seconds=(-0.16, 0.32))
+    aug, again = Augmenter(cfg, seed=5, window=1280), Augmenter(cfg, seed=5, window=1280)
+    shifts = [aug.onset_shift(i) for i in range(200)]
+    assert set(shifts) == set(range(-2, 5))  # -0.16 s .. +0.32 s in 80 ms windows
+    assert shifts == [again.onset_shift(i) for i in reversed(range(200))][::-1]
+    for i, k in enumerate(shifts[:20]):
+        y = aug.shift(x, i)
+        assert y.size == x.size + k * 1280 and y.dtype == np.float32
+        if k >= 0:
+            assert np.array_equal(y[k * 1280 :], x) and np.abs(y[: k * 1280]).max(initial=0) < 1e-3
+        else:
+            assert np.array_equal(y, x[-k * 1280 :])
+    assert [Augmenter(cfg, seed=s, window=1280).onset_shift(0) for s in range(30)].count(0) < 15
+    # off unless asked, and asking leaves the other effects' random draws as they were
+    assert {Augmenter(only(), seed=5).onset_shift(i) for i in range(50)} == {0}
+    assert np.array_equal(Augmenter(cfg, seed=5)(x), Augmenter(only(), seed=5)(x))
+
+
+def test_shift_seconds_must_be_a_range():
+    with pytest.raises(ValueError, match="shift_seconds"):
+        AugmentConfig(shift_seconds=(0.3, -0.1))
+    with pytest.raises(ValueError, match="shift_prob"):
+        AugmentConfig(shift_prob=1.5)

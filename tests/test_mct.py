@@ -554,3 +554,55 @@ def test_selection_breaks_accuracy_ties_by_validation_loss(whispers, fsc_tiny, t
         assert rule(holder, {"val_acc": 0.9, "val_loss": 0.4}, st) is expected
         assert rule(holder, {"val_acc": 0.9, "val_loss": 0.6}, st) is False
         assert rule(holder, {"val_acc": 0.95, "val_loss": 9.0}, st) is True
+
+
+@pytest.mark.parametrize("shift", [-2, 0, 3])
+def test_a_moved_onset_moves_the_teachers_targets_with_it(shift):
+    """A student whose features equal the teacher's, window for window: after the clip's
+    onset moves by `shift` windows (a lead-in of other frames, or its start dropped) and the
+    targets move with it, the L1 is still zero; the lead-in has no target to match."""
+    from quads.train.losses import FeatureAlignment, shift_targets
+
+    pool, n, dim = 4, 12, 8
+    teacher = torch.randn(1, 1, n, dim)
+    clip = teacher[:, 0, :8].repeat_interleave(pool, dim=1)  # 8 windows of speech, then padding
+    if shift >= 0:
+        moved = torch.cat([torch.full((1, shift * pool, dim), 5.0), clip], dim=1)
+    else:
+        moved = clip[:, -shift * pool :]
+    frames = torch.cat([moved, torch.zeros(1, n * pool - moved.shape[1], dim)], dim=1)
+    mask = torch.arange(n * pool)[None] < moved.shape[1]
+    target, skip = shift_targets(teacher, [shift])
+    align = FeatureAlignment(dim, dim, 1, pool)
+    assert align([frames], target, mask, skip).item() == pytest.approx(0.0, abs=1e-6)
+    if shift > 0:  # without the skip the lead-in would be pulled towards the speech
+        assert align([frames], target, mask).item() > 1.0
+
+
+def test_training_moves_onsets_and_targets_together(whispers, fsc_tiny, tmp_path, monkeypatch):
+    cfg = tiny_config(whispers, fsc_tiny, tmp_path)
+    cfg.data.augment = dataclasses.replace(
+        cfg.data.augment, enabled=True, shift_prob=1.0, shift_seconds=(-0.16, 0.32)
+    )
+    tr = Trainer(cfg, progress=False)
+    seen = []
+    real = loop.shift_targets
+    monkeypatch.setattr(loop, "shift_targets", lambda t, s: seen.append(s) or real(t, s))
+    distill = Phase("distill", 1, 1)
+    tr.enter(distill)
+    out = tr.train_epoch(distill, tr.optimizer(distill), 1)
+    assert np.isfinite(out["train_loss"])
+    loader = tr._loader(tr.train_set, distill, 1)
+    aug = loader.dataset.augment
+    assert aug.window == 2 * 160 * cfg.model.align_pool
+    shifts = sum(seen, [])
+    assert len(shifts) == 24 and len(set(shifts)) > 1  # every clip, its own shift
+    # the clip the student hears is longer or shorter by exactly the shift
+    from quads.models.student import valid_frames
+
+    clean = tr._loader(tr.train_set, None)
+    for i in range(4):
+        k = aug.onset_shift(i)
+        moved, plain = loader.dataset[i][0], clean.dataset[i][0]
+        grown = int(valid_frames(moved[None])) - int(valid_frames(plain[None]))
+        assert abs(grown - k * aug.window // 160) <= 2

@@ -143,6 +143,12 @@ class AugmentConfig:
     # their place against the teacher's.
     cut_prob: float = 0.0  # e.g. 0.3
     cut_share: tuple[float, float] = (0.05, 0.35)
+    # Where the speech starts: trimmed synthetic clips start speaking 0.1-0.2 s in, real
+    # recordings anywhere from 0 to 0.4 s. With shift_prob (drawn apart from `prob`) a
+    # clip's onset moves by shift_seconds (< 0: its start dropped, > 0: a quiet lead-in
+    # added), in whole feature-alignment windows; the teacher's targets move with it.
+    shift_prob: float = 0.0  # e.g. 0.5
+    shift_seconds: tuple[float, float] = (-0.16, 0.32)
     gain_db: tuple[float, float] = (-6.0, 6.0)
     # SpecAugment on the student's log-mel (masks only, no time warping); widths in mel
     # bins and in 10 ms frames; e.g. 2 masks of each.
@@ -160,6 +166,8 @@ class AugmentConfig:
         _number("mic_prob", self.mic_prob, 0, 1)
         _number("cut_prob", self.cut_prob, 0, 1)
         _range("cut_share", self.cut_share, 0, 0.9)
+        _number("shift_prob", self.shift_prob, 0, 1)
+        _range("shift_seconds", self.shift_seconds, -2, 2)
         _range("gain_db", self.gain_db, -40, 40)
 
 

@@ -12,9 +12,14 @@ few resonances), telephone band-limiting (with `telephone_prob`: 300-3400 Hz thr
 8 kHz channel) and gain. Then, on the student's log-mel, SpecAugment masks
 (`mask_mel`: frequency bands and time spans, set to the clip's mean).
 
-Everything but speed perturbation keeps the time axis (the cut drops frames at the end, the
-rest stay in place), so the student's frames stay aligned with the teacher's features of
-the clean clip (cached once per corpus); a speed change shifts every frame, so
+Before all of that, and apart from `prob`, a clip's onset may move (with `shift_prob`):
+its start dropped or a quiet lead-in added, in whole windows of the feature alignment,
+drawn from the seed and the item (`Augmenter.onset_shift`) so that the training loop
+moves the teacher's targets by as many windows.
+
+Everything else but speed perturbation keeps the time axis (the cut drops frames at the
+end, the rest stay in place), so the student's frames stay aligned with the teacher's
+features of the clean clip (cached once per corpus); a speed change shifts every frame, so
 `AugmentConfig.speed` defaults to (1, 1), i.e. off.
 """
 
@@ -32,6 +37,16 @@ from quads.audio import SAMPLE_RATE
 from quads.config import AugmentConfig
 
 NOISE_COLORS = ("white", "pink", "brown")
+
+
+def move_onset(audio: np.ndarray, samples: int, rng: np.random.Generator) -> np.ndarray:
+    """The clip with its speech `samples` later (a lead-in of faint noise, 80 dB under full
+    scale, where the noise augmentation adds its own) or, for samples < 0, earlier (its
+    start dropped; at least one sample stays)."""
+    if samples >= 0:
+        lead = (1e-4 * rng.standard_normal(samples)).astype(np.float32)
+        return np.concatenate([lead, audio])
+    return audio[min(-samples, audio.size - 1) :]
 
 
 def change_speed(audio: np.ndarray, factor: float) -> np.ndarray:
@@ -202,12 +217,38 @@ class Augmenter:
     """
 
     def __init__(
-        self, cfg: AugmentConfig, seed: int = 0, babble_from: Sequence[str | Path] = ()
+        self,
+        cfg: AugmentConfig,
+        seed: int = 0,
+        babble_from: Sequence[str | Path] = (),
+        window: int = 320,
     ) -> None:
         self.cfg = cfg
         self.seed = seed
         self.babble_from = [str(p) for p in babble_from]
+        self.window = window  # samples per feature-alignment window: onset shifts move by these
         self.reseed(seed)
+
+    def onset_shift(self, index: int) -> int:
+        """How many windows training item `index` starts later (< 0: earlier) this epoch: a
+        function of the seed and the index alone, so the training loop can move the
+        teacher's targets to match whichever worker loaded the clip."""
+        cfg = self.cfg
+        if not cfg.enabled or not cfg.shift_prob:
+            return 0
+        rng = np.random.default_rng([self.seed, index])
+        if rng.random() >= cfg.shift_prob:
+            return 0
+        lo, hi = (round(s * SAMPLE_RATE / self.window) for s in cfg.shift_seconds)
+        return int(rng.integers(lo, hi + 1))
+
+    def shift(self, audio: np.ndarray, index: int) -> np.ndarray:
+        """`audio` (training item `index`) with its onset moved by `onset_shift(index)`."""
+        windows = self.onset_shift(index)
+        if not windows:
+            return audio
+        rng = np.random.default_rng([self.seed, index, 1])
+        return move_onset(audio, windows * self.window, rng)
 
     def reseed(self, seed: int | Sequence[int]) -> None:
         """Restart the random stream (each DataLoader worker needs its own)."""

@@ -153,7 +153,7 @@ class SpeechDataset(Dataset):
         audio = load_audio(u.path, s.sample_rate, s.context_seconds, s.limits)
         audio = trim_silence(audio[: s.n_samples], s.trim)
         if self.augment is not None:
-            audio = self._augment(audio)
+            audio = self._augment(self.augment.shift(audio, index))
         mel = log_mel(fit(audio, s.n_samples), s.n_mels)
         if self.augment is not None:
             mel = torch.from_numpy(self.augment.mask_mel(mel.numpy()))

@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from quads.config import TrainConfig
 from quads.models.student import SLUModel
-from quads.train.losses import FeatureAlignment, heads_correct, quads_loss
+from quads.train.losses import FeatureAlignment, heads_correct, quads_loss, shift_targets
 from quads.train.schedule import Phase
 
 
@@ -111,13 +111,13 @@ class Step(nn.Module):
         self.model, self.align, self.student_idx = model, align, student_idx
 
     def forward(
-        self, mel: torch.Tensor, target: torch.Tensor | None
+        self, mel: torch.Tensor, target: torch.Tensor | None, skip: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         feats, mask, hidden = self.model.features(mel, output_hidden_states=target is not None)
         logits = self.model.classify(feats, mask)
         if target is None or self.align is None:
             return logits, logits.new_zeros(())
-        return logits, self.align([hidden[i] for i in self.student_idx], target, mask)
+        return logits, self.align([hidden[i] for i in self.student_idx], target, mask, skip)
 
 
 @dataclass
@@ -152,12 +152,15 @@ def train_epoch(
     bar = tqdm(loader, desc=desc, disable=None if ctx.progress else True, leave=False, unit="batch")
     for i, (mel, y, idx) in enumerate(bar):
         set_lr(opt, lr_factor(i, len(bar)))
-        mel, y, target = mel.to(ctx.device), y.to(ctx.device), None
+        mel, y, target, skip = mel.to(ctx.device), y.to(ctx.device), None, None
         if phase.distils:
             target = torch.from_numpy(np.asarray(ctx.targets[idx.numpy()], np.float32))
+            augment = loader.dataset.augment
+            if augment is not None and augment.cfg.shift_prob:  # onsets moved: targets too
+                target, skip = shift_targets(target, [augment.onset_shift(int(i)) for i in idx])
             target = target.to(ctx.device)
         with torch.autocast(ctx.device.type, torch.bfloat16, enabled=ctx.amp):
-            logits, align = step(mel, target)
+            logits, align = step(mel, target, skip)
         logits, align = logits.float(), align.float()
         align = align if phase.distils else None
         loss = quads_loss(logits, y, align, t.alpha, gamma, t.outlier_weight, ctx.sizes)

@@ -38,20 +38,41 @@ class FeatureAlignment(nn.Module):
         )
 
     def forward(
-        self, student: list[torch.Tensor], teacher: torch.Tensor, mask: torch.Tensor
+        self,
+        student: list[torch.Tensor],
+        teacher: torch.Tensor,
+        mask: torch.Tensor,
+        skip: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """student: per pair (B, T, D_s); teacher: (B, n_pairs, T', D_t) over the whole
         context (T' >= T / pool: the student's batch may be cut to its longest clip); mask:
-        (B, T) speech frames -> mean L1 over the windows that start on speech (padding
-        excluded)."""
+        (B, T) speech frames; skip: (B,) leading windows without a target (`shift_targets`)
+        -> mean L1 over the windows that start on speech (padding excluded)."""
         n = min(teacher.shape[2], student[0].shape[1] // max(self.pool, 1))
-        keep = mask[:, :: max(self.pool, 1)][:, :n].unsqueeze(-1).to(teacher.dtype)  # (B, T', 1)
+        keep = mask[:, :: max(self.pool, 1)][:, :n]
+        if skip is not None:
+            keep = keep & (torch.arange(n, device=keep.device) >= skip[:, None].to(keep.device))
+        keep = keep.unsqueeze(-1).to(teacher.dtype)  # (B, T', 1)
         losses = []
         for i, (proj, s) in enumerate(zip(self.proj, student)):
             pooled = proj(pool_time(s, self.pool))[:, :n]
             diff = (pooled.float() - teacher[:, i, :n].float()).abs()
             losses.append((diff * keep).sum() / (keep.sum() * diff.shape[-1]))
         return torch.stack(losses).mean()
+
+
+def shift_targets(teacher: torch.Tensor, shifts: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Teacher targets (B, n_pairs, T', D) of clips whose onsets moved by `shifts` windows
+    (`Augmenter.onset_shift`) -> the targets moved with them, and (B,) how many leading
+    windows have none (a later onset's lead-in). An earlier onset leaves windows at the end
+    without a target, but the clip is as much shorter, so the padding mask drops them."""
+    out = torch.zeros_like(teacher)
+    for b, k in enumerate(shifts):
+        if k >= 0:
+            out[b, :, k:] = teacher[b, :, : teacher.shape[2] - k]
+        else:
+            out[b, :, :k] = teacher[b, :, -k:]
+    return out, torch.tensor([max(k, 0) for k in shifts])
 
 
 def classification_loss(

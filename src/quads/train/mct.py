@@ -31,7 +31,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
-from quads.audio import FeatureSettings
+from quads.audio import HOP_LENGTH, FeatureSettings
 from quads.config import PRECISIONS, Config, to_dict
 from quads.data.augment import Augmenter
 from quads.data.auto import needs_resolving, resolve_config
@@ -237,7 +237,9 @@ class Trainer:
             augment = self.cfg.data.augment
             if phase.distils:  # teacher targets are frame-aligned with the clean clip
                 augment = dataclasses.replace(augment, speed=(1.0, 1.0))
-            aug = Augmenter(augment, seed=self.cfg.train.seed * 1000 + epoch)
+            # an onset moves by whole alignment windows (2 mel hops per encoder frame)
+            window = 2 * HOP_LENGTH * max(self.cfg.model.align_pool, 1)
+            aug = Augmenter(augment, seed=self.cfg.train.seed * 1000 + epoch, window=window)
         ds = SpeechDataset(corpus.utterances, self.model.heads, self.settings, aug)
         bs, workers = self.cfg.train.batch_size, self.cfg.data.num_workers
         if phase is None:
