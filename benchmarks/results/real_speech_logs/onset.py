@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 import quads
+from quads.data.augment import move_onset
 from quads.runtime.audio import Trim, load_audio, trim_silence
 
 MOVES_MS = (-160, -80, 0, 80, 160, 320)
@@ -31,14 +32,6 @@ def onset_tail(audio: np.ndarray, db: float = 20.0) -> tuple[float, float]:
     energy = 10 * np.log10((audio[: n * 160].reshape(n, 160) ** 2).mean(1) + 1e-12)
     loud = np.nonzero(energy > energy.max() - db)[0]
     return loud[0] * 0.01, (n - loud[-1] - 1) * 0.01
-
-
-def moved(audio: np.ndarray, ms: int) -> np.ndarray:
-    samples = 16 * ms
-    if samples < 0:
-        return audio[-samples:]
-    lead = 1e-4 * np.random.default_rng(0).standard_normal(samples)
-    return np.concatenate([lead.astype(np.float32), audio])
 
 
 def main(corpus: Path, models: list[str]) -> None:
@@ -57,7 +50,9 @@ def main(corpus: Path, models: list[str]) -> None:
         y = np.array([model.labels.index(r["label"]) for r in rows])
         accs = []
         for ms in MOVES_MS:
-            x = np.stack([model.fit(moved(trim_silence(a, model.trim), ms)) for a in audio])
+            rng = np.random.default_rng(0)  # the training shift's faint lead-in
+            clips = [move_onset(trim_silence(a, model.trim), 16 * ms, rng) for a in audio]
+            x = np.stack([model.fit(c) for c in clips])
             logits = np.concatenate([model.logits(x[i : i + 64]) for i in range(0, len(x), 64)])
             accs.append(f"{(logits.argmax(1) == y).mean() * 100:.2f}")
         print(f"{path}: " + " / ".join(accs) + " %")
