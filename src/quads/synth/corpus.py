@@ -245,17 +245,13 @@ def _kokoro_en_voices(
     return _distinct(counts, draw)
 
 
-def _flite_voices(seed: int, counts: dict[str, int]) -> dict[str, list[Voice]]:
-    """`counts[split]` distinct Flite voices per split, none in two splits (their own random
-    stream, so plans without Flite are unchanged)."""
-    rng = random.Random(f"flite-{seed}")
-    return _distinct(counts, lambda split: flite.FliteVoice.draw(rng))
-
-
-def _pico_voices(seed: int, counts: dict[str, int]) -> dict[str, list[Voice]]:
-    """`counts[split]` distinct Pico voices per split, none in two splits (own stream)."""
-    rng = random.Random(f"pico-{seed}")
-    return _distinct(counts, lambda split: pico.PicoVoice.draw(rng))
+def _variant_voices(
+    kind: type[FliteVoice | PicoVoice], seed: int, counts: dict[str, int]
+) -> dict[str, list[Voice]]:
+    """`counts[split]` distinct voices of a Flite or Pico kind per split, none in two splits
+    (the engine's own random stream, so plans without it are unchanged)."""
+    rng = random.Random(f"{kind.engine}-{seed}")
+    return _distinct(counts, lambda split: kind.draw(rng))
 
 
 Voice = Speaker | FliteVoice | KokoroVoice | kokoro.KokoroEnVoice | PicoVoice
@@ -284,14 +280,14 @@ def voices_per_clip(
                 for e in ENGINES[1:]}  # fmt: skip
     voices = {
         "espeak": speakers,
-        flite.ENGINE: _flite_voices(seed, n_voices[flite.ENGINE]),
+        flite.ENGINE: _variant_voices(FliteVoice, seed, n_voices[flite.ENGINE]),
         kokoro.ENGINE: _kokoro_voices(
             seed, n_voices[kokoro.ENGINE], _only(kokoro_holdout, kokoro.BASE_VOICES)
         ),
         kokoro.EN_ENGINE: _kokoro_en_voices(
             seed, n_voices[kokoro.EN_ENGINE], _only(kokoro_holdout, kokoro.EN_TABLES)
         ),
-        pico.ENGINE: _pico_voices(seed, n_voices[pico.ENGINE]),
+        pico.ENGINE: _variant_voices(PicoVoice, seed, n_voices[pico.ENGINE]),
     }
     out: dict[str, list[Voice]] = {}
     for split in SPLITS:
